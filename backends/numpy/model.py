@@ -1,0 +1,261 @@
+"""The NumPy backend: seqnet's reference model, forward and hand-written backward (BPTT).
+
+Requirements: numpy.
+
+Vectorised over the batch: each time step is a few (B, ...) matrix products, never a per-sample loop. The
+input's contribution W_ih x_t + b_ih of every step is one matrix product before the time loop (measured
+faster here than doing it per step; see benchmarks/). Lengths are a (T, B, 1) mask: a step past a
+sequence's length keeps the state and outputs zero. Unmasked calls take the same code path with mask None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from seqnet.inputs import check_call
+from seqnet.losses import loss_and_grad
+from seqnet.spec import Spec
+from seqnet.weights import Weights, as_weights, check_dtype, layer_names
+
+from .cells import Params, make_cell
+
+
+def _keep(mask: np.ndarray | None, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """new where the step is valid, old past a sequence's length."""
+    return new if mask is None else np.where(mask, new, old)
+
+
+class NumpyRNN:
+    """A seqnet model in NumPy. `outputs, state = model(x, state=None, lengths=None)`.
+
+    x (B, T, I) (or (T, B, I) when spec.batch_first is False) in the model's dtype; state h
+    (L*D, B, H_out) or (h, c) for LSTM; lengths (B,) integers in 1..T. `model.train()` turns dropout
+    between layers on (seeded by `model.seed`), `model.eval()` off (the default).
+    """
+
+    seqnet_backend = "numpy"
+
+    def __init__(self, spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0):
+        self.spec = spec
+        self.dtype = check_dtype(dtype)
+        self.weights = weights.astype(self.dtype)
+        self.cell = make_cell(spec.cell, spec.activation, spec.gru_variant)
+        self.params = [
+            Params(
+                *(
+                    self.weights.get(f"{name}_l{k}{s}")
+                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+                )
+            )
+            for k, s in layer_names(spec)
+        ]
+        self.training = False
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    def train(self, mode: bool = True) -> NumpyRNN:
+        self.training = mode
+        return self
+
+    def eval(self) -> NumpyRNN:
+        return self.train(False)
+
+    def __repr__(self) -> str:
+        return f"NumpyRNN({self.spec}, dtype={self.dtype})"
+
+    def __call__(self, x: Any, state: Any = None, lengths: Any = None):
+        outputs, state, _ = self.forward(x, state, lengths)
+        return outputs, state
+
+    # -- forward ---------------------------------------------------------------------------------------
+    def forward(self, x: Any, state: Any = None, lengths: Any = None, keep_cache: bool = False):
+        """(outputs, state, cache); cache is what `backward` needs (None unless keep_cache)."""
+        spec = self.spec
+        x = np.asarray(x)
+        lengths_np = None if lengths is None else np.asarray(lengths)
+        batch, steps = check_call(spec, self.dtype, x, state, lengths_np, lengths_np)
+        xs = x if not spec.batch_first else x.transpose(1, 0, 2)
+        mask = None if lengths_np is None else (np.arange(steps)[:, None] < lengths_np[None, :])[:, :, None]
+        h0, c0 = self._initial_state(state, batch)
+        rows = spec.num_layers * spec.num_directions
+        hn = np.empty((rows, batch, spec.hidden_out), self.dtype)
+        cn = np.empty((rows, batch, spec.hidden_size), self.dtype) if spec.cell == "lstm" else None
+        cache: dict[str, Any] = {"mask": mask, "layers": [], "x": xs, "batch_steps": (batch, steps)}
+        layer_in = xs
+        for layer in range(spec.num_layers):
+            outs, direction_caches = [], []
+            for d in range(spec.num_directions):
+                row = layer * spec.num_directions + d
+                p = self.params[row]
+                gx = layer_in @ p.w_ih.T
+                if p.b_ih is not None:
+                    gx += p.b_ih
+                steps_cache = [] if keep_cache else None
+                ys, hn[row], c_last = self._run_direction(
+                    p, gx, h0[row], None if c0 is None else c0[row], mask, d == 1, steps_cache
+                )
+                if cn is not None:
+                    cn[row] = c_last
+                outs.append(ys)
+                direction_caches.append(steps_cache)
+            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
+            drop = self._dropout_mask(out.shape) if layer < spec.num_layers - 1 else None
+            if drop is not None:
+                out = out * drop
+            cache["layers"].append({"input": layer_in, "directions": direction_caches, "drop": drop})
+            layer_in = out
+        final = (hn, cn) if spec.cell == "lstm" else hn
+        outputs = self._head(layer_in, hn, mask, cache)
+        if spec.batch_first and spec.output_mode == "sequence":
+            outputs = outputs.transpose(1, 0, 2)
+        return np.ascontiguousarray(outputs), final, (cache if keep_cache else None)
+
+    def _initial_state(self, state: Any, batch: int):
+        spec = self.spec
+        rows = spec.num_layers * spec.num_directions
+        if state is None:
+            h0 = np.zeros((rows, batch, spec.hidden_out), self.dtype)
+            c0 = np.zeros((rows, batch, spec.hidden_size), self.dtype) if spec.cell == "lstm" else None
+            return h0, c0
+        if spec.cell == "lstm":
+            return np.asarray(state[0]), np.asarray(state[1])
+        return np.asarray(state), None
+
+    def _run_direction(
+        self, p: Params, gx: np.ndarray, h: np.ndarray, c: np.ndarray | None, mask, reverse: bool, caches
+    ):
+        """One layer-direction over time. gx (T, B, G*H) -> outputs (T, B, H_out), last h, last c."""
+        steps = gx.shape[0]
+        ys = np.empty((steps, h.shape[0], h.shape[1]), self.dtype)
+        for t in range(steps - 1, -1, -1) if reverse else range(steps):
+            m = None if mask is None else mask[t]
+            h_new, c_new, step_cache = self.cell.step(p, gx[t], h, c)
+            ys[t] = _keep(m, h_new, 0)
+            h = _keep(m, h_new, h)
+            c = None if c is None else _keep(m, c_new, c)
+            if caches is not None:
+                caches.append((t, step_cache))
+        return ys, h, c
+
+    def _dropout_mask(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        rate = self.spec.dropout
+        if not self.training or rate == 0:
+            return None
+        return (self._rng.random(shape) >= rate).astype(self.dtype) / (1 - rate)
+
+    def _features_last(self, hn: np.ndarray) -> np.ndarray:
+        """Top layer's final state of each direction, concatenated: (B, D*H_out)."""
+        d = self.spec.num_directions
+        return np.concatenate(list(hn[-d:]), axis=1)
+
+    def _head(self, seq: np.ndarray, hn: np.ndarray, mask, cache: dict) -> np.ndarray:
+        spec = self.spec
+        feats = self._features_last(hn) if spec.output_mode == "last" else seq
+        cache["features"] = feats
+        if spec.output_size is None:
+            return feats
+        out = feats @ self.weights["head.weight"].T + self.weights["head.bias"]
+        return out if spec.output_mode == "last" else _keep(mask, out, 0)
+
+    # -- backward (backpropagation through time) -------------------------------------------------------
+    def backward(self, cache: dict, d_outputs: np.ndarray, record_dh: list | None = None):
+        """Gradients of a loss given dL/d(outputs): (canonical gradient Weights, dL/dx in x's layout).
+
+        `record_dh`, if a list, receives for each layer-direction the norm of dL/dh_t at every step t
+        (an array (T,), the batch's mean of per-sequence norms): the gradient flow through time.
+        """
+        spec = self.spec
+        mask = cache["mask"]
+        batch, steps = cache["batch_steps"]
+        grads = {name: np.zeros_like(value) for name, value in self.weights.items()}
+        pgrads = [p.zeros_like() for p in self.params]
+        if spec.batch_first and spec.output_mode == "sequence":
+            d_outputs = d_outputs.transpose(1, 0, 2)
+        d_feats = d_outputs
+        if spec.output_size is not None:
+            d_out = d_outputs if (spec.output_mode == "last" or mask is None) else d_outputs * mask
+            flat_f = cache["features"].reshape(-1, cache["features"].shape[-1])
+            flat_d = d_out.reshape(-1, d_out.shape[-1])
+            grads["head.weight"] = flat_d.T @ flat_f
+            grads["head.bias"] = flat_d.sum(axis=0)
+            d_feats = d_out @ self.weights["head.weight"]
+        d = spec.num_directions
+        h_out = spec.hidden_out
+        d_hn = np.zeros((spec.num_layers * d, batch, h_out), self.dtype)
+        if spec.output_mode == "last":
+            for k in range(d):
+                d_hn[spec.num_layers * d - d + k] = d_feats[:, k * h_out : (k + 1) * h_out]
+            d_seq = np.zeros((steps, batch, d * h_out), self.dtype)
+        else:
+            d_seq = d_feats
+        for layer in reversed(range(spec.num_layers)):
+            lc = cache["layers"][layer]
+            if lc["drop"] is not None:
+                d_seq = d_seq * lc["drop"]
+            d_in = np.zeros_like(lc["input"])
+            for k in range(d):
+                row = layer * d + k
+                p, g = self.params[row], pgrads[row]
+                dys = d_seq[:, :, k * h_out : (k + 1) * h_out]
+                dgx = self._back_direction(p, g, lc["directions"][k], dys, d_hn[row], mask, record_dh)
+                flat_dgx = dgx.reshape(-1, dgx.shape[-1])
+                g.w_ih += flat_dgx.T @ lc["input"].reshape(-1, lc["input"].shape[-1])
+                if g.b_ih is not None:
+                    g.b_ih += flat_dgx.sum(axis=0)
+                d_in += dgx @ p.w_ih
+            d_seq = d_in
+        for (k, s), g in zip(layer_names(spec), pgrads):
+            for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g.astuple()):
+                if value is not None:
+                    grads[f"{name}_l{k}{s}"] = value
+        dx = d_seq.transpose(1, 0, 2) if spec.batch_first else d_seq
+        return Weights(grads), np.ascontiguousarray(dx)
+
+    def _back_direction(self, p: Params, g: Params, caches: list, dys: np.ndarray, dh: np.ndarray, mask, record_dh):
+        """Backward of `_run_direction`: walks its steps in reverse; returns dL/dgx (T, B, G*H)."""
+        dgx = np.zeros((dys.shape[0], dys.shape[1], p.w_hh.shape[0]), self.dtype)
+        dc = np.zeros((dys.shape[1], self.spec.hidden_size), self.dtype) if self.spec.cell == "lstm" else None
+        norms = np.zeros(dys.shape[0])
+        for t, step_cache in reversed(caches):
+            m = None if mask is None else mask[t]
+            dh_new = _keep(m, dys[t] + dh, 0)  # dL/d(h_new): through this step's output and the next step
+            norms[t] = np.linalg.norm(dys[t] + dh, axis=1).mean()
+            dgx[t], dh_prev, dc_prev = self.cell.back(
+                p, step_cache, dh_new, _keep(m, dc, 0) if dc is not None else None, g
+            )
+            dh = dh_prev + (0 if m is None else np.where(m, 0, dh))
+            if dc is not None:
+                dc = dc_prev + (0 if m is None else np.where(m, 0, dc))
+        if record_dh is not None:
+            record_dh.append(norms)
+        return dgx
+
+
+# -- the backend's functions (the same names in every backend) ---------------------------------------------
+def build(spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0) -> NumpyRNN:
+    return NumpyRNN(spec, weights, dtype, seed=seed)
+
+
+def weights_of(model: NumpyRNN) -> Weights:
+    return model.weights
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    return np.asarray(value)
+
+
+def value_and_grad(
+    spec: Spec, weights: Weights, x, target, loss: str = "mse", state=None, lengths=None, dtype: str = "float32"
+):
+    """(loss, gradient Weights, dL/dx) by the hand-written backward pass."""
+    model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype)
+    outputs, _, cache = model.forward(x, state, lengths, keep_cache=True)
+    value, d_outputs = loss_and_grad(spec, loss, outputs, np.asarray(target), lengths)
+    grads, dx = model.backward(cache, d_outputs)
+    return float(value), grads, dx
+
+
+def from_numpy(value: Any, model: NumpyRNN) -> np.ndarray:
+    return np.asarray(value)

@@ -1,0 +1,48 @@
+"""seqnet: one recurrent-model definition, four frameworks.
+
+Write a `Spec` once; `build(spec, backend=...)` compiles it into a native NumPy, PyTorch, PaddlePaddle or
+JAX model; one canonical weight set (`Weights`, PyTorch's names and layouts) makes them all compute the
+same function. Importing seqnet imports no deep-learning framework.
+"""
+
+from __future__ import annotations
+
+from seqnet.build import build, weights_of
+from seqnet.errors import (
+    BackendError,
+    BackendUnavailable,
+    FileFormatError,
+    InputError,
+    SeqnetError,
+    SpecError,
+    WeightsError,
+)
+from seqnet.io import load, save
+from seqnet.registry import Backend, backends, register_backend
+from seqnet.spec import Spec
+from seqnet.weights import Weights, as_weights, init_weights, layout
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "FileFormatError",
+    "InputError",
+    "SeqnetError",
+    "Spec",
+    "SpecError",
+    "Weights",
+    "WeightsError",
+    "as_weights",
+    "backends",
+    "build",
+    "init_weights",
+    "layout",
+    "load",
+    "register_backend",
+    "save",
+    "weights_of",
+    "__version__",
+]

@@ -1,0 +1,44 @@
+"""`build` and `weights_of`: a Spec and canonical weights into a backend's native model, and back.
+
+Requirements: numpy. The backend's framework is imported by the backend, on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from seqnet.errors import BackendError, SpecError
+from seqnet.registry import get_backend
+from seqnet.spec import Spec
+from seqnet.weights import Weights, as_weights, check_dtype, init_weights
+
+
+def build(
+    spec: Spec,
+    backend: str = "numpy",
+    weights: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
+    **options: Any,
+) -> Any:
+    """The backend's native model of `spec` computing with `weights` (fresh `init_weights(spec)` if None).
+
+    Every model is called the same way: `outputs, state = model(x, state=None, lengths=None)`.
+    Options are the backend's (torch: device; paddle: device; numpy: seed for dropout).
+    Spec, weights and dtype are checked here, before any framework is imported.
+    """
+    if not isinstance(spec, Spec):
+        raise SpecError(f"build needs a seqnet.Spec, got {type(spec).__name__}")
+    dtype = check_dtype(dtype)
+    checked = init_weights(spec, dtype=dtype) if weights is None else as_weights(spec, weights, dtype)
+    impl = get_backend(backend).load()
+    return impl.build(spec, checked, dtype, **options)
+
+
+def weights_of(model: Any) -> Weights:
+    """The canonical weights of any model `build` returned (NumPy arrays in the model's dtype)."""
+    name = getattr(model, "seqnet_backend", None)
+    if name is None:
+        raise BackendError(f"weights_of needs a model made by seqnet.build, got {type(model).__name__}")
+    impl = get_backend(name).load()
+    return as_weights(model.spec, impl.weights_of(model))

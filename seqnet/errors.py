@@ -1,0 +1,37 @@
+"""The exceptions seqnet raises.
+
+Requirements: none (standard library only).
+
+Every error seqnet raises for bad input is a `SeqnetError`, and also a `ValueError` (or, for a missing
+framework, an `ImportError`), so code that already catches the built-in kinds keeps working.
+"""
+
+from __future__ import annotations
+
+
+class SeqnetError(Exception):
+    """Base class of every seqnet error."""
+
+
+class SpecError(SeqnetError, ValueError):
+    """A `Spec` field has a value that is not allowed."""
+
+
+class WeightsError(SeqnetError, ValueError):
+    """Weights whose names or shapes do not fit a spec (the message lists every problem)."""
+
+
+class InputError(SeqnetError, ValueError):
+    """A model was called with an input, state or lengths that do not fit its spec."""
+
+
+class FileFormatError(SeqnetError, ValueError):
+    """A saved seqnet file is truncated, corrupted or does not fit its own spec."""
+
+
+class BackendError(SeqnetError, ValueError):
+    """An unknown backend, or a backend that cannot do what was asked."""
+
+
+class BackendUnavailable(SeqnetError, ImportError):
+    """A registered backend whose framework is not installed here."""

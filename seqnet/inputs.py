@@ -1,0 +1,93 @@
+"""Checks of a model call's x, state and lengths against its Spec, shared by every backend.
+
+Requirements: numpy. Works on any array type with `.shape` and `.dtype` (NumPy, torch, paddle, jax), so
+each backend calls it before its framework sees the input, and every backend words its errors alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from seqnet.errors import InputError
+from seqnet.spec import Spec
+
+
+def dtype_name(dtype: Any) -> str:
+    """'float32' for np.float32, torch.float32, paddle.float32, jnp.float32 and their names."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(int(n) for n in value.shape)
+
+
+def check_call(
+    spec: Spec,
+    model_dtype: str,
+    x: Any,
+    state: Any = None,
+    lengths: Any = None,
+    lengths_values: np.ndarray | None = None,
+) -> tuple[int, int]:
+    """Validate one call; returns (batch, steps). Raises InputError naming what is wrong.
+
+    `lengths_values` is the NumPy copy of `lengths` where the backend can see its values (it cannot
+    inside a JAX trace); value checks are skipped when it is None.
+    """
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise InputError(f"x must be an array, got {type(x).__name__}")
+    shape = _shape(x)
+    layout = "(B, T, input_size)" if spec.batch_first else "(T, B, input_size)"
+    if len(shape) != 3:
+        raise InputError(f"x has shape {list(shape)}: expected 3 dimensions {layout}")
+    if shape[2] != spec.input_size:
+        raise InputError(f"x has shape {list(shape)}: its last dimension must be input_size={spec.input_size}")
+    batch, steps = (shape[0], shape[1]) if spec.batch_first else (shape[1], shape[0])
+    if batch < 1 or steps < 1:
+        raise InputError(f"x has shape {list(shape)}: batch and time must be at least 1")
+    if dtype_name(x.dtype) != model_dtype:
+        raise InputError(
+            f"x has dtype {dtype_name(x.dtype)}, the model computes in {model_dtype}: convert x "
+            f"(e.g. x.astype('{model_dtype}') / x.to(torch.{model_dtype})) or build with dtype='{dtype_name(x.dtype)}'"
+        )
+    if state is not None:
+        _check_state(spec, model_dtype, state, batch)
+    if lengths is not None:
+        lshape = _shape(lengths) if hasattr(lengths, "shape") else (len(lengths),)
+        if lshape != (batch,):
+            raise InputError(f"lengths has shape {list(lshape)}: expected ({batch},), one length per sequence")
+        if lengths_values is not None:
+            values = np.asarray(lengths_values)
+            if values.dtype.kind not in "iu":
+                raise InputError(f"lengths has dtype {values.dtype}: expected integers")
+            bad = (values < 1) | (values > steps)
+            if bad.any():
+                raise InputError(
+                    f"lengths {values.tolist()} out of range: each must be in 1..{steps} (the number of steps of x)"
+                )
+    return batch, steps
+
+
+def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
+    rows = spec.num_layers * spec.num_directions
+    expected = {"h": (rows, batch, spec.hidden_out), "c": (rows, batch, spec.hidden_size)}
+    if spec.cell == "lstm":
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise InputError(f"an LSTM state must be the pair (h, c), got {type(state).__name__}")
+        parts = dict(zip("hc", state))
+    else:
+        if isinstance(state, (tuple, list)):
+            raise InputError(f"a {spec.cell} state is one array h, got a {type(state).__name__} of {len(state)}")
+        parts = {"h": state}
+    for name, value in parts.items():
+        if not hasattr(value, "shape"):
+            raise InputError(f"state {name} must be an array, got {type(value).__name__}")
+        if _shape(value) != expected[name]:
+            raise InputError(
+                f"state {name} has shape {list(_shape(value))}: expected {list(expected[name])} "
+                f"(num_layers * directions, batch, {'hidden_size' if name == 'c' else 'H_out'})"
+            )
+        if dtype_name(value.dtype) != model_dtype:
+            raise InputError(f"state {name} has dtype {dtype_name(value.dtype)}, the model computes in {model_dtype}")

@@ -1,0 +1,149 @@
+"""`Spec`: one framework-free description of a recurrent model.
+
+Requirements: none (standard library only).
+
+A Spec is immutable, hashable, validated when constructed, and round-trips through `to_dict()` /
+`Spec.from_dict()` and JSON. Every invalid value raises `SpecError` naming the field, the value and what is
+allowed, before any framework sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from seqnet.errors import SpecError
+
+CELLS = ("rnn", "lstm", "gru")
+ACTIVATIONS = ("tanh", "relu", "sigmoid")
+GRU_VARIANTS = ("reset_after", "reset_before")
+OUTPUT_MODES = ("sequence", "last")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A recurrent model: cell, sizes, stacking, direction and an optional linear head.
+
+    Shapes (B batch, T steps, D = 2 if bidirectional else 1, H_out = proj_size or hidden_size):
+      input x: (B, T, input_size), or (T, B, input_size) when batch_first=False
+      recurrent outputs: (B, T, D * H_out)
+      state h: (num_layers * D, B, H_out); LSTM state is the pair (h, c), c: (num_layers * D, B, hidden_size)
+      head outputs: (B, T, output_size) for output_mode="sequence", (B, output_size) for "last"
+    """
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    bidirectional: bool = False
+    bias: bool = True
+    batch_first: bool = True
+    dropout: float = 0.0
+    activation: str = "tanh"
+    proj_size: int = 0
+    gru_variant: str = "reset_after"
+    output_size: int | None = None
+    output_mode: str = "sequence"
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- derived sizes ---------------------------------------------------------------------------------
+    @property
+    def num_directions(self) -> int:
+        """D: 2 for a bidirectional spec, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def gates(self) -> int:
+        """G: the number of gate blocks stacked in each weight matrix (rnn 1, gru 3, lstm 4)."""
+        return GATES[self.cell]
+
+    @property
+    def hidden_out(self) -> int:
+        """H_out: the size of h (proj_size for a projected LSTM, else hidden_size)."""
+        return self.proj_size or self.hidden_size
+
+    @property
+    def features_out(self) -> int:
+        """The last dimension of the model's outputs (head size if there is a head)."""
+        return self.output_size if self.output_size is not None else self.num_directions * self.hidden_out
+
+    def layer_input_size(self, layer: int) -> int:
+        """The input size of stacked layer `layer` (0-based)."""
+        return self.input_size if layer == 0 else self.num_directions * self.hidden_out
+
+    # -- serialisation ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON-compatible values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Spec:
+        """The Spec `to_dict()` describes; unknown keys are an error, missing optional keys take defaults."""
+        if not isinstance(data, dict):
+            raise SpecError(f"Spec.from_dict needs a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown Spec field(s) {unknown}; allowed: {sorted(known)}")
+        missing = [k for k in ("cell", "input_size", "hidden_size") if k not in data]
+        if missing:
+            raise SpecError(f"Spec.from_dict: required field(s) {missing} missing")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"Spec JSON is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _validate(spec: Spec) -> None:
+    def fail(field: str, allowed: str) -> None:
+        raise SpecError(f"Spec.{field}={getattr(spec, field)!r} is not allowed: {allowed}")
+
+    if spec.cell not in CELLS:
+        fail("cell", f"one of {CELLS}")
+    for name in ("input_size", "hidden_size", "num_layers"):
+        value = getattr(spec, name)
+        if not _is_int(value) or value < 1:
+            fail(name, "a positive integer")
+    for name in ("bidirectional", "bias", "batch_first"):
+        if not isinstance(getattr(spec, name), bool):
+            fail(name, "True or False")
+    if isinstance(spec.dropout, bool) or not isinstance(spec.dropout, (int, float)):
+        fail("dropout", "a number in [0, 1)")
+    if not 0.0 <= spec.dropout < 1.0:
+        fail("dropout", "a number in [0, 1)")
+    if spec.dropout > 0 and spec.num_layers == 1:
+        fail("dropout", "0 when num_layers=1 (dropout applies between stacked layers only)")
+    if spec.activation not in ACTIVATIONS:
+        fail("activation", f"one of {ACTIVATIONS}")
+    if spec.activation != "tanh" and spec.cell != "rnn":
+        fail("activation", f"'tanh' (the default) for cell={spec.cell!r}; activation applies to cell='rnn' only")
+    if not _is_int(spec.proj_size) or spec.proj_size < 0:
+        fail("proj_size", "a non-negative integer")
+    if spec.proj_size and spec.cell != "lstm":
+        fail("proj_size", f"0 for cell={spec.cell!r}; proj_size applies to cell='lstm' only")
+    if spec.proj_size >= spec.hidden_size and spec.proj_size:
+        fail("proj_size", f"smaller than hidden_size={spec.hidden_size}")
+    if spec.gru_variant not in GRU_VARIANTS:
+        fail("gru_variant", f"one of {GRU_VARIANTS}")
+    if spec.gru_variant != "reset_after" and spec.cell != "gru":
+        fail("gru_variant", f"'reset_after' (the default) for cell={spec.cell!r}; it applies to cell='gru' only")
+    if spec.output_size is not None and (not _is_int(spec.output_size) or spec.output_size < 1):
+        fail("output_size", "None or a positive integer")
+    if spec.output_mode not in OUTPUT_MODES:
+        fail("output_mode", f"one of {OUTPUT_MODES}")

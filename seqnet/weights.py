@@ -1,0 +1,158 @@
+"""Canonical weights: named NumPy arrays in PyTorch's names, shapes and gate orders.
+
+Requirements: numpy.
+
+For layer k and direction suffix s ("" forward, "_reverse" backward), G gate blocks (rnn 1, lstm 4, gru 3),
+H = hidden_size, H_out = proj_size or H, I_k = input_size for k = 0 else D * H_out:
+
+    weight_ih_l{k}{s}  (G*H, I_k)     gate blocks stacked in order: lstm (i, f, g, o), gru (r, z, n)
+    weight_hh_l{k}{s}  (G*H, H_out)
+    bias_ih_l{k}{s}    (G*H,)         only when spec.bias
+    bias_hh_l{k}{s}    (G*H,)         only when spec.bias
+    weight_hr_l{k}{s}  (P, H)         only when spec.proj_size = P > 0
+    head.weight        (output_size, D * H_out)   only when spec.output_size
+    head.bias          (output_size,)
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from seqnet.errors import WeightsError
+from seqnet.spec import Spec
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype: Any, field: str = "dtype") -> str:
+    """The canonical name of a supported float dtype, or a WeightsError naming what is allowed."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name not in DTYPES:
+        raise WeightsError(f"{field}={dtype!r} is not supported: one of {DTYPES}")
+    return name
+
+
+def layer_names(spec: Spec) -> Iterator[tuple[int, str]]:
+    """(layer, suffix) for every layer and direction, in PyTorch's parameter order."""
+    for layer in range(spec.num_layers):
+        for suffix in ("", "_reverse")[: spec.num_directions]:
+            yield layer, suffix
+
+
+def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every canonical weight of `spec`, in PyTorch's state_dict order."""
+    gh, hidden, out = spec.gates * spec.hidden_size, spec.hidden_size, spec.hidden_out
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer, s in layer_names(spec):
+        shapes[f"weight_ih_l{layer}{s}"] = (gh, spec.layer_input_size(layer))
+        shapes[f"weight_hh_l{layer}{s}"] = (gh, out)
+        if spec.bias:
+            shapes[f"bias_ih_l{layer}{s}"] = (gh,)
+            shapes[f"bias_hh_l{layer}{s}"] = (gh,)
+        if spec.proj_size:
+            shapes[f"weight_hr_l{layer}{s}"] = (spec.proj_size, hidden)
+    if spec.output_size is not None:
+        shapes["head.weight"] = (spec.output_size, spec.num_directions * out)
+        shapes["head.bias"] = (spec.output_size,)
+    return shapes
+
+
+class Weights(Mapping[str, np.ndarray]):
+    """A read-only mapping of canonical name -> NumPy array, in canonical order.
+
+    Build one with `init_weights`, `as_weights` or `seqnet.weights_of(model)`; `dict(weights)` gives a plain
+    dict. Writable arrays are copied and every stored array is read-only, so neither the caller nor a model
+    built from the weights can change them behind the other's back.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
+        self._arrays = {}
+        for name, value in arrays.items():
+            array = np.asarray(value)
+            if array.flags.writeable:
+                array = array.copy()
+                array.flags.writeable = False
+            self._arrays[name] = array
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}: {v.dtype}{list(v.shape)}" for k, v in self._arrays.items())
+        return f"Weights({{{inner}}})"
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The common dtype of the arrays."""
+        return next(iter(self._arrays.values())).dtype
+
+    def astype(self, dtype: Any) -> Weights:
+        return Weights({k: v.astype(check_dtype(dtype)) for k, v in self._arrays.items()})
+
+    def map(self, fn: Any) -> Weights:
+        """A new Weights with fn(array) for every array."""
+        return Weights({k: fn(v) for k, v in self._arrays.items()})
+
+
+def as_weights(spec: Spec, arrays: Mapping[str, Any], dtype: Any = None) -> Weights:
+    """`arrays` checked against `spec` and put in canonical order (cast to `dtype` if given).
+
+    Any mapping of name -> array-like works (a dict of NumPy arrays, what `seqnet.load` or safetensors
+    returned, a framework's state_dict converted to NumPy). Raises one WeightsError that lists every
+    missing, unexpected and mis-shaped entry.
+    """
+    if not isinstance(arrays, Mapping):
+        raise WeightsError(f"weights must be a mapping of name -> array, got {type(arrays).__name__}")
+    expected = layout(spec)
+    converted = {name: np.asarray(value) for name, value in arrays.items()}
+    problems = [f"missing {name} {list(shape)}" for name, shape in expected.items() if name not in converted]
+    problems += [f"unexpected {name}" for name in converted if name not in expected]
+    problems += [
+        f"{name} has shape {list(converted[name].shape)}, expected {list(shape)}"
+        for name, shape in expected.items()
+        if name in converted and converted[name].shape != shape
+    ]
+    problems += [
+        f"{name} has dtype {converted[name].dtype}, expected a floating dtype"
+        for name in expected
+        if name in converted and converted[name].dtype.kind != "f"
+    ]
+    if problems:
+        raise WeightsError(f"weights do not fit {spec}:\n  " + "\n  ".join(problems))
+    target = check_dtype(dtype) if dtype is not None else None
+    return Weights({n: converted[n] if target is None else converted[n].astype(target) for n in expected})
+
+
+def init_weights(spec: Spec, seed: int = 0, dtype: Any = "float32") -> Weights:
+    """PyTorch's default initialisation, reproducible on every machine and for every backend.
+
+    Every recurrent weight and bias is uniform in [-1/sqrt(H), 1/sqrt(H)] (as torch.nn.LSTM); the head is
+    uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] (as torch.nn.Linear). Each array is drawn in float64 from
+    its own PCG64 stream keyed by (seed, name), then cast: adding a head or a layer leaves the other
+    arrays unchanged.
+    """
+    dtype = check_dtype(dtype)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise WeightsError(f"seed={seed!r} is not allowed: a non-negative integer")
+    arrays = {}
+    for name, shape in layout(spec).items():
+        fan_in = shape[-1] if name == "head.weight" else None
+        if name == "head.bias":
+            fan_in = layout(spec)["head.weight"][1]
+        bound = 1.0 / np.sqrt(fan_in if fan_in is not None else spec.hidden_size)
+        rng = np.random.Generator(np.random.PCG64([seed, zlib.crc32(name.encode())]))
+        arrays[name] = rng.uniform(-bound, bound, size=shape).astype(dtype)
+    return Weights(arrays)

@@ -1,0 +1,33 @@
+"""Shared test helpers: which frameworks are here, and a fixture per backend that skips with a reason."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import seqnet
+from seqnet.registry import get_backend
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")
+
+
+def require(backend: str) -> None:
+    """Skip the calling test, saying what to install, when `backend`'s framework is missing."""
+    if backend not in seqnet.backends():
+        pytest.skip(f"backend {backend!r} unavailable: pip install {get_backend(backend).install}")
+
+
+@pytest.fixture(params=FRAMEWORK_BACKENDS)
+def framework(request) -> str:
+    """Each framework backend in turn (skipped where its framework is not installed)."""
+    require(request.param)
+    return request.param
+
+
+@pytest.fixture(params=("numpy",) + FRAMEWORK_BACKENDS)
+def any_backend(request) -> str:
+    require(request.param)
+    return request.param

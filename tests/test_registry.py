@@ -1,0 +1,102 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import seqnet
+from seqnet import Backend, BackendError, BackendUnavailable
+from seqnet.registry import registered
+
+
+def test_import_seqnet_imports_no_framework():
+    code = (
+        "import sys, seqnet; m = seqnet.build(seqnet.Spec('lstm', 3, 5)); seqnet.backends(); "
+        "heavy = {'torch', 'paddle', 'jax'} & set(sys.modules); assert not heavy, sorted(heavy)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_builtin_backends_come_from_entry_points():
+    from importlib import metadata
+
+    names = {e.name for e in metadata.entry_points(group="seqnet.backends")}
+    assert {"numpy", "torch", "paddle", "jax"} <= names
+    assert list(registered())[0] == "numpy"
+    assert seqnet.backends()[0] == "numpy"
+
+
+def test_unknown_backend():
+    with pytest.raises(BackendError, match=r"backend='tensorflow' is not registered; known backends: \['numpy'"):
+        seqnet.build(seqnet.Spec("rnn", 1, 2), backend="tensorflow")
+
+
+def test_missing_framework_names_what_to_install():
+    seqnet.register_backend(Backend("ghost", "ghost_impl", requires=("no_such_framework_xyz",), install="ghostlib"))
+    assert "ghost" in registered() and "ghost" not in seqnet.backends()
+    with pytest.raises(BackendUnavailable, match="needs no_such_framework_xyz.*pip install ghostlib"):
+        seqnet.build(seqnet.Spec("rnn", 1, 2), backend="ghost")
+    with pytest.raises(BackendError, match="already registered"):
+        seqnet.register_backend(Backend("ghost", "other"))
+
+
+def test_third_party_plugin_via_entry_point(tmp_path):
+    """A plugin installed from outside seqnet (a dist-info with an entry point) is found and built."""
+    pkg = tmp_path / "doubler_plugin"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from seqnet import Backend
+            backend = Backend(name="doubler", module="doubler_plugin.impl", requires=("numpy",))
+            """
+        )
+    )
+    (pkg / "impl.py").write_text(
+        textwrap.dedent(
+            """
+            # a toy backend: the NumPy model, outputs doubled
+            from seqnet_backends.numpy import model as ref
+
+            class Doubled:
+                seqnet_backend = "doubler"
+                def __init__(self, inner):
+                    self.inner, self.spec = inner, inner.spec
+                def __call__(self, x, state=None, lengths=None):
+                    y, s = self.inner(x, state, lengths)
+                    return 2 * y, s
+
+            def build(spec, weights, dtype, **options):
+                return Doubled(ref.build(spec, weights, dtype))
+
+            def weights_of(model):
+                return model.inner.weights
+            """
+        )
+    )
+    dist = tmp_path / "doubler_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: doubler-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[seqnet.backends]\ndoubler = doubler_plugin:backend\n")
+    code = textwrap.dedent(
+        f"""
+        import sys; sys.path.insert(0, {str(tmp_path)!r})
+        import numpy as np, seqnet
+        assert "doubler" in seqnet.backends(), seqnet.backends()
+        spec = seqnet.Spec("gru", 2, 3)
+        x = np.ones((1, 4, 2), np.float32)
+        a, _ = seqnet.build(spec, "doubler")(x)
+        b, _ = seqnet.build(spec, "numpy")(x)
+        assert np.allclose(a, 2 * b)
+        assert list(seqnet.weights_of(seqnet.build(spec, "doubler"))) == list(seqnet.layout(spec))
+        print("plugin ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert "plugin ok" in out.stdout
+
+
+def test_weights_of_needs_a_seqnet_model():
+    with pytest.raises(BackendError, match="made by seqnet.build"):
+        seqnet.weights_of(np.zeros(3))
