@@ -1,0 +1,292 @@
+"""The PyTorch backend: a Spec as a native `torch.nn.Module`.
+
+Requirements: torch (>= 2.4).
+
+Fused path: `nn.RNN` / `nn.LSTM` / `nn.GRU` (oneDNN on CPU, cuDNN on GPU) for every spec they express;
+lengths go through packed sequences. Generic path: `GenericRNN`, the same cells written as a step loop in
+torch ops, for what the fused layers cannot express (`activation="sigmoid"`, `gru_variant="reset_before"`)
+or when asked for with `build(..., fused=False)`. Both keep the canonical parameter names, so
+`model.rnn.state_dict()` is a plain PyTorch RNN state_dict on the fused path.
+
+Shapes: x (B, T, I) or (T, B, I) when batch_first=False; h (L*D, B, H_out); c (L*D, B, H); lengths (B,).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqnet.errors import BackendError, InputError
+from seqnet.inputs import check_call, dtype_name
+from seqnet.losses import weights_of_steps
+from seqnet.spec import Spec
+from seqnet.weights import Weights, layout
+
+_FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def fused_reason(spec: Spec) -> str | None:
+    """Why torch's fused layer cannot express `spec` (None if it can)."""
+    if spec.cell == "rnn" and spec.activation == "sigmoid":
+        return "nn.RNN offers tanh and relu only"
+    if spec.cell == "gru" and spec.gru_variant == "reset_before":
+        return "nn.GRU applies the reset gate after the hidden product only"
+    return None
+
+
+def _fused_layer(spec: Spec) -> nn.Module:
+    kwargs: dict[str, Any] = dict(
+        input_size=spec.input_size,
+        hidden_size=spec.hidden_size,
+        num_layers=spec.num_layers,
+        bias=spec.bias,
+        batch_first=spec.batch_first,
+        dropout=spec.dropout,
+        bidirectional=spec.bidirectional,
+    )
+    if spec.cell == "rnn":
+        kwargs["nonlinearity"] = spec.activation
+    if spec.proj_size:
+        kwargs["proj_size"] = spec.proj_size
+    return _FUSED[spec.cell](**kwargs)
+
+
+class GenericRNN(nn.Module):
+    """The cells as a step loop in torch ops; parameters under the canonical names (weight_ih_l0, ...)."""
+
+    def __init__(self, spec: Spec):
+        super().__init__()
+        self.spec = spec
+        for name, shape in layout(spec).items():
+            if not name.startswith("head."):
+                self.register_parameter(name, nn.Parameter(torch.empty(shape)))
+
+    def _param(self, name: str) -> torch.Tensor | None:
+        return getattr(self, name, None)
+
+    def forward(self, xs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None, mask: torch.Tensor | None):
+        """xs (T, B, I); mask (T, B, 1) bool or None -> outputs (T, B, D*H_out), h_n, c_n."""
+        spec = self.spec
+        hs, cs, layer_in = [], [], xs
+        for layer in range(spec.num_layers):
+            outs = []
+            for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
+                row = layer * spec.num_directions + d
+                names = [f"{n}_l{layer}{suffix}" for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
+                w_ih, w_hh, b_ih, b_hh, w_hr = (self._param(n) for n in names)
+                gx = F.linear(layer_in, w_ih, b_ih)
+                ys, h, c = _run_direction(
+                    spec, gx, w_hh, b_hh, w_hr, h0[row], None if c0 is None else c0[row], mask, d == 1
+                )
+                outs.append(ys)
+                hs.append(h)
+                cs.append(c)
+            layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+            if layer < spec.num_layers - 1 and spec.dropout:
+                layer_in = F.dropout(layer_in, spec.dropout, self.training)
+        return layer_in, torch.stack(hs), (torch.stack(cs) if c0 is not None else None)
+
+
+def _keep(mask: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    return new if mask is None else torch.where(mask, new, old)
+
+
+def _run_direction(spec, gx, w_hh, b_hh, w_hr, h, c, mask, reverse):
+    """One layer-direction over time; the same equations as the NumPy reference's cells."""
+    steps = gx.shape[0]
+    ys: list[torch.Tensor | None] = [None] * steps
+    zero = gx.new_zeros(())
+    act = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[spec.activation]
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        m = None if mask is None else mask[t]
+        gh = F.linear(h, w_hh, b_hh)
+        if spec.cell == "rnn":
+            h_new, c_new = act(gx[t] + gh), None
+        elif spec.cell == "lstm":
+            i, f, g, o = (gx[t] + gh).chunk(4, dim=1)
+            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            if w_hr is not None:
+                h_new = F.linear(h_new, w_hr)
+        else:
+            xr, xz, xn = gx[t].chunk(3, dim=1)
+            hr, hz, hn = gh.chunk(3, dim=1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            if spec.gru_variant == "reset_after":
+                n = torch.tanh(xn + r * hn)
+            else:
+                hidden = spec.hidden_size
+                n = torch.tanh(xn + F.linear(r * h, w_hh[2 * hidden :], None if b_hh is None else b_hh[2 * hidden :]))
+            h_new, c_new = n + z * (h - n), None
+        ys[t] = _keep(m, h_new, zero)
+        h = _keep(m, h_new, h)
+        c = None if c is None else _keep(m, c_new, c)
+    return torch.stack(ys), h, c
+
+
+class SeqnetTorch(nn.Module):
+    """A seqnet model as a torch Module. `outputs, state = model(x, state=None, lengths=None)`.
+
+    `model.rnn` is the recurrent part (nn.RNN/LSTM/GRU on the fused path, `GenericRNN` otherwise),
+    `model.head` the optional nn.Linear; `model.fused` says which path is used.
+    """
+
+    seqnet_backend = "torch"
+
+    def __init__(self, spec: Spec, fused: bool):
+        super().__init__()
+        self.spec = spec
+        self.rnn = _fused_layer(spec) if fused else GenericRNN(spec)
+        self.head = nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
+
+    @property
+    def fused(self) -> bool:
+        return not isinstance(self.rnn, GenericRNN)
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec}"
+
+    def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
+        spec = self.spec
+        param = next(self.parameters())
+        lengths = _lengths_tensor(lengths)
+        for name, value in (("x", x), ("state", state), ("lengths", lengths)):
+            _require_tensors(name, value)
+        batch, steps = check_call(
+            spec, dtype_name(param.dtype), x, state, lengths, None if lengths is None else lengths.numpy()
+        )
+        _check_device(param.device, x, state)
+        mask = None
+        if lengths is not None:
+            mask = (torch.arange(steps)[:, None] < lengths[None, :]).to(x.device)[:, :, None]  # (T, B, 1)
+        if self.fused:
+            seq, final = self._forward_fused(x, state, lengths, steps)
+        else:
+            seq, final = self._forward_generic(x, state, mask, batch, param)
+        hn = final[0] if spec.cell == "lstm" else final
+        if spec.output_mode == "last":
+            out = torch.cat(list(hn[-spec.num_directions :]), dim=1)
+            return (self.head(out) if self.head is not None else out), final
+        if self.head is None:
+            return seq, final
+        out = self.head(seq)
+        if mask is not None:
+            out = out * (mask.transpose(0, 1) if spec.batch_first else mask).to(out.dtype)
+        return out, final
+
+    def _forward_fused(self, x, state, lengths, steps):
+        spec = self.spec
+        if lengths is None:
+            return self.rnn(x, state)
+        packed = pack_padded_sequence(x, lengths, batch_first=spec.batch_first, enforce_sorted=False)
+        out, final = self.rnn(packed, state)
+        seq, _ = pad_packed_sequence(out, batch_first=spec.batch_first, total_length=steps)
+        return seq, final
+
+    def _forward_generic(self, x, state, mask, batch, param):
+        spec = self.spec
+        xs = x.transpose(0, 1) if spec.batch_first else x
+        rows = spec.num_layers * spec.num_directions
+        if state is None:
+            h0 = param.new_zeros((rows, batch, spec.hidden_out))
+            c0 = param.new_zeros((rows, batch, spec.hidden_size)) if spec.cell == "lstm" else None
+        else:
+            h0, c0 = state if spec.cell == "lstm" else (state, None)
+        seq, hn, cn = self.rnn(xs, h0, c0, mask)
+        seq = seq.transpose(0, 1) if spec.batch_first else seq
+        return seq, ((hn, cn) if spec.cell == "lstm" else hn)
+
+
+def _lengths_tensor(lengths: Any) -> torch.Tensor | None:
+    if lengths is None:
+        return None
+    if isinstance(lengths, torch.Tensor):
+        if lengths.is_floating_point():
+            raise InputError(f"lengths has dtype {dtype_name(lengths.dtype)}: expected integers")
+        return lengths.detach().to("cpu", torch.int64)
+    array = np.asarray(lengths)
+    if array.dtype.kind not in "iu":
+        raise InputError(f"lengths has dtype {array.dtype}: expected integers")
+    return torch.as_tensor(array, dtype=torch.int64)
+
+
+def _require_tensors(name: str, value: Any) -> None:
+    parts = value if isinstance(value, (tuple, list)) else (value,)
+    for part in parts:
+        if part is not None and not isinstance(part, torch.Tensor):
+            raise InputError(f"{name} must be a torch.Tensor, got {type(part).__name__} (use torch.from_numpy)")
+
+
+def _check_device(device: torch.device, x: torch.Tensor, state: Any) -> None:
+    parts = [x] + (list(state) if isinstance(state, (tuple, list)) else [state] if state is not None else [])
+    for part in parts:
+        if part.device != device:
+            raise InputError(f"input on {part.device}, the model on {device}: move it with .to('{device}')")
+
+
+# -- the backend's functions (the same names in every backend) ---------------------------------------------
+def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None, fused: bool | None = None):
+    """A `SeqnetTorch` on `device`; fused=None picks the fused layer where the spec allows it."""
+    reason = fused_reason(spec)
+    if fused and reason:
+        raise BackendError(f"fused=True is not possible for {spec}: {reason}")
+    model = SeqnetTorch(spec, fused=reason is None if fused is None else fused).to(dtype=_DTYPES[dtype])
+    load_weights(model, weights)  # after the cast, so float64 weights keep every bit
+    return model.to(device=device)
+
+
+def load_weights(model: SeqnetTorch, weights: Weights) -> None:
+    """Copy canonical weights into the model's parameters (in place, keeping device and dtype)."""
+    with torch.no_grad():
+        for name, value in weights.items():
+            target = model.get_parameter(name if name.startswith("head.") else f"rnn.{name}")
+            target.copy_(torch.tensor(np.asarray(value), dtype=target.dtype))
+
+
+def weights_of(model: SeqnetTorch) -> dict[str, np.ndarray]:
+    return {
+        name.removeprefix("rnn."): value.detach().cpu().numpy().copy() for name, value in model.state_dict().items()
+    }
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def from_numpy(value: Any, model: SeqnetTorch) -> torch.Tensor:
+    array = np.asarray(value)
+    device = next(model.parameters()).device
+    return torch.from_numpy(array.copy()).to(device if array.dtype.kind == "f" else "cpu")
+
+
+def loss_fn(spec: Spec, loss: str, outputs: torch.Tensor, target: torch.Tensor, lengths: Any) -> torch.Tensor:
+    """seqnet.losses' definition in torch ops (differentiable)."""
+    w = torch.from_numpy(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype_name(outputs.dtype))).to(
+        outputs.device
+    )
+    if loss == "mse":
+        return torch.sum(w[..., None] * (outputs - target) ** 2) / outputs.shape[-1]
+    logp = torch.log_softmax(outputs, dim=-1)
+    return -torch.sum(w * logp.gather(-1, target[..., None].long())[..., 0])
+
+
+def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False):
+    """(loss, gradient Weights, dL/dx) through torch autograd."""
+    model = build(spec, weights, dtype).train(training)
+    xt = from_numpy(x, model).requires_grad_(True)
+    st = (
+        None
+        if state is None
+        else (tuple(from_numpy(s, model) for s in state) if spec.cell == "lstm" else from_numpy(state, model))
+    )
+    outputs, _ = model(xt, st, lengths)
+    value = loss_fn(spec, loss, outputs, torch.from_numpy(np.asarray(target)), lengths)
+    value.backward()
+    grads = {name.removeprefix("rnn."): p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
+    return float(value), Weights({name: grads[name] for name in layout(spec)}), xt.grad.numpy().copy()

@@ -1,0 +1,136 @@
+"""The PyTorch backend against PyTorch's own layers built by hand, and its torch-user contract."""
+
+import numpy as np
+import pytest
+
+import seqnet
+from seqnet import BackendError, InputError, Spec, init_weights
+from seqnet import parity
+
+torch = pytest.importorskip("torch", reason="the torch backend needs torch: pip install 'seqnet[torch]'")
+nn = torch.nn
+pack = torch.nn.utils.rnn
+
+FUSED_CASES = [c for c in parity.GRID if c.spec.activation != "sigmoid" and c.spec.gru_variant == "reset_after"]
+
+
+def _own_layer(spec, weights):
+    """nn.RNN/LSTM/GRU (+ nn.Linear) built by hand from the canonical weights: the third party."""
+    cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[spec.cell]
+    extra = {"nonlinearity": spec.activation} if spec.cell == "rnn" else {}
+    if spec.proj_size:
+        extra["proj_size"] = spec.proj_size
+    layer = cls(
+        spec.input_size,
+        spec.hidden_size,
+        spec.num_layers,
+        bias=spec.bias,
+        batch_first=spec.batch_first,
+        bidirectional=spec.bidirectional,
+        **extra,
+    ).double()
+    layer.load_state_dict({k: torch.tensor(v) for k, v in weights.items() if not k.startswith("head.")})
+    return layer
+
+
+@pytest.mark.parametrize("case", FUSED_CASES, ids=lambda c: c.id)
+def test_matches_pytorchs_own_layer(case):
+    spec = case.spec
+    weights = init_weights(spec, seed=5, dtype="float64")
+    x, state, lengths = parity.inputs(case, "float64", seed=1)
+    layer = _own_layer(spec, weights)
+    xt = torch.tensor(x)
+    st = None if state is None else (tuple(map(torch.tensor, state)) if spec.cell == "lstm" else torch.tensor(state))
+    if lengths is None:
+        seq, final = layer(xt, st)
+    else:
+        packed = pack.pack_padded_sequence(
+            xt, torch.tensor(lengths), batch_first=spec.batch_first, enforce_sorted=False
+        )
+        seq, final = layer(packed, st)
+        seq, _ = pack.pad_packed_sequence(
+            seq, batch_first=spec.batch_first, total_length=x.shape[1 if spec.batch_first else 0]
+        )
+    hn = final[0] if spec.cell == "lstm" else final
+    if spec.output_mode == "last":
+        seq = torch.cat(list(hn[-spec.num_directions :]), dim=1)
+    if spec.output_size:
+        seq = seq @ torch.tensor(weights["head.weight"]).T + torch.tensor(weights["head.bias"])
+        if lengths is not None and spec.output_mode == "sequence":
+            mask = torch.arange(parity.STEPS)[None, :] < torch.tensor(lengths)[:, None]
+            seq = seq * (mask if spec.batch_first else mask.T)[..., None]
+    out, mine = parity.run(seqnet.build(spec, "torch", weights, "float64"), "torch", x, state, lengths)
+    assert parity.scaled_diff(out, seq.detach().numpy()) <= 1e-12
+    theirs = final if isinstance(final, tuple) else (final,)
+    mine = mine if isinstance(mine, tuple) else (mine,)
+    for a, b in zip(mine, theirs):
+        assert parity.scaled_diff(a, b.detach().numpy()) <= 1e-12
+
+
+def test_fused_where_possible_generic_otherwise():
+    assert seqnet.build(Spec("lstm", 3, 4, proj_size=2), "torch").fused
+    assert seqnet.build(Spec("rnn", 3, 4, activation="relu"), "torch").fused
+    assert not seqnet.build(Spec("rnn", 3, 4, activation="sigmoid"), "torch").fused
+    assert not seqnet.build(Spec("gru", 3, 4, gru_variant="reset_before"), "torch").fused
+    assert not seqnet.build(Spec("gru", 3, 4), "torch", fused=False).fused
+    with pytest.raises(BackendError, match="reset gate after the hidden product"):
+        seqnet.build(Spec("gru", 3, 4, gru_variant="reset_before"), "torch", fused=True)
+
+
+def test_state_dict_loads_into_users_own_layer():
+    spec = Spec("lstm", 3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    model = seqnet.build(spec, "torch", init_weights(spec, seed=4))
+    mine = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2, batch_first=True)
+    mine.load_state_dict(model.rnn.state_dict())  # unchanged, strict
+    x = torch.randn(2, 6, 3)
+    assert torch.equal(mine(x)[0], model(x)[0])
+
+
+def test_trains_with_torch_optim_and_dropout_only_in_train_mode():
+    spec = Spec("gru", 3, 8, num_layers=2, dropout=0.5, output_size=1, output_mode="last")
+    model = seqnet.build(spec, "torch")
+    x, y = torch.randn(16, 10, 3), torch.randn(16, 1)
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])
+    model.train()
+    assert not torch.equal(model(x)[0], model(x)[0])
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    model.eval()
+    first = torch.mean((model(x)[0] - y) ** 2).item()
+    for _ in range(30):
+        opt.zero_grad()
+        loss = torch.mean((model(x)[0] - y) ** 2)
+        loss.backward()
+        opt.step()
+    assert loss.item() < first
+    # weights_of sees the trained parameters
+    assert not np.array_equal(seqnet.weights_of(model)["weight_ih_l0"], init_weights(spec)["weight_ih_l0"])
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda m: m(np.zeros((2, 3, 3), np.float32)), "x must be a torch.Tensor"),
+        (lambda m: m(torch.zeros(2, 3)), "expected 3 dimensions"),
+        (lambda m: m(torch.zeros(2, 3, 4)), "input_size=3"),
+        (lambda m: m(torch.zeros(2, 3, 3, dtype=torch.float64)), "x has dtype float64, the model computes in float32"),
+        (
+            lambda m: m(torch.zeros(2, 3, 3), state=torch.zeros(1, 3, 4)),
+            "state h has shape [1, 3, 4]: expected [1, 2, 4]",
+        ),
+        (lambda m: m(torch.zeros(2, 3, 3), lengths=torch.tensor([0, 3])), "out of range"),
+        (lambda m: m(torch.zeros(2, 3, 3), lengths=torch.tensor([1.0, 3.0])), "expected integers"),
+    ],
+)
+def test_bad_input_errors_before_torch(call, words):
+    model = seqnet.build(Spec("gru", 3, 4), "torch")
+    with pytest.raises(InputError) as info:
+        call(model)
+    assert words in str(info.value)
+
+
+def test_float64_and_device_option():
+    model = seqnet.build(Spec("rnn", 2, 3), "torch", dtype="float64", device="cpu")
+    assert next(model.parameters()).dtype == torch.float64
+    out, _ = model(torch.zeros(1, 2, 2, dtype=torch.float64))
+    assert out.dtype == torch.float64
