@@ -6,12 +6,11 @@ allows it ("auto") and on the generic cell-and-loop path forced with fused=False
 """
 
 import pytest
+from conftest import require
 
 import seqnet
 from seqnet import parity
 from seqnet.weights import init_weights
-
-from conftest import require
 
 PATHS = {"torch": ("auto", "generic"), "paddle": ("auto", "generic"), "jax": ("auto",)}
 TARGETS = [(b, p) for b, paths in PATHS.items() for p in paths]

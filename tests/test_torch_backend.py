@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import seqnet
-from seqnet import BackendError, InputError, Spec, init_weights
-from seqnet import parity
+from seqnet import BackendError, InputError, Spec, init_weights, parity
 
 torch = pytest.importorskip("torch", reason="the torch backend needs torch: pip install 'seqnet[torch]'")
 nn = torch.nn
