@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqnet.errors import BackendError, InputError
+from seqnet.generic import run_stack
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -58,7 +59,7 @@ def _fused_layer(spec: Spec) -> nn.Module:
 
 
 class GenericRNN(nn.Module):
-    """The cells as a step loop in torch ops; parameters under the canonical names (weight_ih_l0, ...)."""
+    """seqnet.generic's cell-and-loop in torch ops; parameters under the canonical names (weight_ih_l0, ...)."""
 
     def __init__(self, spec: Spec):
         super().__init__()
@@ -67,67 +68,36 @@ class GenericRNN(nn.Module):
             if not name.startswith("head."):
                 self.register_parameter(name, nn.Parameter(torch.empty(shape)))
 
-    def _param(self, name: str) -> torch.Tensor | None:
-        return getattr(self, name, None)
-
     def forward(self, xs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None, mask: torch.Tensor | None):
-        """xs (T, B, I); mask (T, B, 1) bool or None -> outputs (T, B, D*H_out), h_n, c_n."""
-        spec = self.spec
-        hs, cs, layer_in = [], [], xs
-        for layer in range(spec.num_layers):
-            outs = []
-            for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
-                row = layer * spec.num_directions + d
-                names = [f"{n}_l{layer}{suffix}" for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
-                w_ih, w_hh, b_ih, b_hh, w_hr = (self._param(n) for n in names)
-                gx = F.linear(layer_in, w_ih, b_ih)
-                ys, h, c = _run_direction(
-                    spec, gx, w_hh, b_hh, w_hr, h0[row], None if c0 is None else c0[row], mask, d == 1
-                )
-                outs.append(ys)
-                hs.append(h)
-                cs.append(c)
-            layer_in = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-            if layer < spec.num_layers - 1 and spec.dropout:
-                layer_in = F.dropout(layer_in, spec.dropout, self.training)
-        return layer_in, torch.stack(hs), (torch.stack(cs) if c0 is not None else None)
+        """xs (T, B, I); mask (T, B, 1) 0/1 or None -> outputs (T, B, D*H_out), h_n, c_n."""
+        seq, hs, cs = run_stack(
+            self.spec, _Ops(self.training), lambda n: getattr(self, n, None), xs, h0, c0, mask, self.training
+        )
+        return seq, torch.stack(hs), (None if cs is None else torch.stack(cs))
 
 
-def _keep(mask: torch.Tensor | None, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
-    return new if mask is None else torch.where(mask, new, old)
+class _Ops:
+    """seqnet.generic's ops in torch."""
 
+    linear = staticmethod(F.linear)
+    sigmoid = staticmethod(torch.sigmoid)
+    tanh = staticmethod(torch.tanh)
+    relu = staticmethod(torch.relu)
+    stack = staticmethod(torch.stack)
 
-def _run_direction(spec, gx, w_hh, b_hh, w_hr, h, c, mask, reverse):
-    """One layer-direction over time; the same equations as the NumPy reference's cells."""
-    steps = gx.shape[0]
-    ys: list[torch.Tensor | None] = [None] * steps
-    zero = gx.new_zeros(())
-    act = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[spec.activation]
-    for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        m = None if mask is None else mask[t]
-        gh = F.linear(h, w_hh, b_hh)
-        if spec.cell == "rnn":
-            h_new, c_new = act(gx[t] + gh), None
-        elif spec.cell == "lstm":
-            i, f, g, o = (gx[t] + gh).chunk(4, dim=1)
-            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h_new = torch.sigmoid(o) * torch.tanh(c_new)
-            if w_hr is not None:
-                h_new = F.linear(h_new, w_hr)
-        else:
-            xr, xz, xn = gx[t].chunk(3, dim=1)
-            hr, hz, hn = gh.chunk(3, dim=1)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            if spec.gru_variant == "reset_after":
-                n = torch.tanh(xn + r * hn)
-            else:
-                hidden = spec.hidden_size
-                n = torch.tanh(xn + F.linear(r * h, w_hh[2 * hidden :], None if b_hh is None else b_hh[2 * hidden :]))
-            h_new, c_new = n + z * (h - n), None
-        ys[t] = _keep(m, h_new, zero)
-        h = _keep(m, h_new, h)
-        c = None if c is None else _keep(m, c_new, c)
-    return torch.stack(ys), h, c
+    def __init__(self, training: bool):
+        self.training = training
+
+    @staticmethod
+    def split(x: torch.Tensor, n: int):
+        return x.chunk(n, dim=-1)
+
+    @staticmethod
+    def concat(xs):
+        return torch.cat(xs, dim=-1)
+
+    def dropout(self, x: torch.Tensor, rate: float) -> torch.Tensor:
+        return F.dropout(x, rate, self.training)
 
 
 class SeqnetTorch(nn.Module):
@@ -198,7 +168,7 @@ class SeqnetTorch(nn.Module):
             c0 = param.new_zeros((rows, batch, spec.hidden_size)) if spec.cell == "lstm" else None
         else:
             h0, c0 = state if spec.cell == "lstm" else (state, None)
-        seq, hn, cn = self.rnn(xs, h0, c0, mask)
+        seq, hn, cn = self.rnn(xs, h0, c0, None if mask is None else mask.to(xs.dtype))
         seq = seq.transpose(0, 1) if spec.batch_first else seq
         return seq, ((hn, cn) if spec.cell == "lstm" else hn)
 

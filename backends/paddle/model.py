@@ -1,0 +1,335 @@
+"""The PaddlePaddle backend: a Spec as a native `paddle.nn.Layer`.
+
+Requirements: paddlepaddle (>= 3.0).
+
+Fused path: `paddle.nn.SimpleRNN` / `LSTM` / `GRU` for every spec they express (they match PyTorch's
+equations and gate orders); the generic path runs seqnet.generic's cell loop in paddle ops for the rest
+(`activation="sigmoid"`, `gru_variant="reset_before"`) or when asked for with fused=False.
+
+Where Paddle differs from seqnet's conventions, this module maps them explicitly (checked against Paddle
+3.3 itself, see ../shared/design/weight-layouts.md and the tests):
+- `direction="bidirect"` for bidirectional, `time_major = not batch_first`, `sequence_length` for lengths.
+- Parameters are mapped through the cell-level names (`{k}.cell_fw.weight_ih`, `{k}.cell.weight_hh`):
+  with `proj_size > 0` Paddle's flat names (`weight_ih_l0_reverse`, ...) point at the wrong tensors.
+- Paddle's projection `weight_ho` is (H, P), the transpose of PyTorch's `weight_hr` (P, H).
+- With `proj_size > 0`, Paddle's outputs past a sequence's length are not zero: they are masked here.
+- Paddle's fused rnn kernel cannot be differentiated in eval mode (backward fails with "Tensor holds no
+  memory"): train in train mode, as Paddle expects (models are built in train mode, as any new Layer).
+- `bias=False`: Paddle 3.3.1's RNN layers crash when built with bias_ih_attr=False; the fused layer keeps
+  its biases at zero with stop_gradient=True instead (the same function).
+- `paddle.nn.Linear` stores its weight as (in, out): the head's weight is transposed on the way in and out.
+- Importing paddle sets OMP_NUM_THREADS=1 for the whole process and prints warnings: `import_paddle`
+  imports it quietly and restores the environment; Paddle's own math uses OMP_NUM_THREADS if the user set
+  it, else every core (as PyTorch does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from seqnet.errors import BackendError, InputError
+from seqnet.generic import run_stack
+from seqnet.inputs import check_call, dtype_name
+from seqnet.losses import weights_of_steps
+from seqnet.spec import Spec
+from seqnet.weights import Weights, layer_names, layout
+
+
+def import_paddle():
+    """Import paddle without its warnings and without changing OMP_NUM_THREADS for other frameworks."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        import paddle
+    if before is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = before
+    threads = int(before) if before and before.isdigit() else (os.cpu_count() or 1)
+    paddle.base.core.set_num_threads(threads)
+    return paddle
+
+
+paddle = import_paddle()
+F = paddle.nn.functional
+_FUSED = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}
+
+
+def fused_reason(spec: Spec) -> str | None:
+    """Why Paddle's fused layer cannot express `spec` (None if it can)."""
+    if spec.cell == "rnn" and spec.activation == "sigmoid":
+        return "paddle.nn.SimpleRNN offers tanh and relu only"
+    if spec.cell == "gru" and spec.gru_variant == "reset_before":
+        return "paddle.nn.GRU applies the reset gate after the hidden product only"
+    return None
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: str):
+    """Paddle creates parameters in its default dtype (Layer.to(dtype=...) fails on RNN layers)."""
+    old = paddle.get_default_dtype()
+    paddle.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(old)
+
+
+def _fused_layer(spec: Spec):
+    kwargs: dict[str, Any] = dict(
+        num_layers=spec.num_layers,
+        direction="bidirect" if spec.bidirectional else "forward",
+        time_major=not spec.batch_first,
+        dropout=spec.dropout,
+    )
+    if spec.cell == "rnn":
+        kwargs["activation"] = spec.activation
+    if spec.proj_size:
+        kwargs["proj_size"] = spec.proj_size
+    layer = _FUSED[spec.cell](spec.input_size, spec.hidden_size, **kwargs)
+    if not spec.bias:
+        # bias_ih_attr=False crashes RNNBase in Paddle 3.3.1 (IndexError in _all_weights); zero biases that
+        # never train compute the same function and keep the fused kernel
+        for k, suffix in layer_names(spec):
+            cell = _walk(layer, _cell_name(spec, k, suffix))
+            for param in (cell.bias_ih, cell.bias_hh):
+                param.set_value(np.zeros(param.shape, dtype=dtype_name(param.dtype)))
+                param.stop_gradient = True
+    return layer
+
+
+def _cell_name(spec: Spec, layer: int, suffix: str) -> str:
+    """The sublayer holding one layer-direction's cell: '0.cell', '0.cell_fw' or '0.cell_bw'."""
+    if not spec.bidirectional:
+        return f"{layer}.cell"
+    return f"{layer}.cell_bw" if suffix else f"{layer}.cell_fw"
+
+
+def canonical_to_paddle(spec: Spec, fused: bool) -> dict[str, tuple[str, bool]]:
+    """Canonical name -> (the model's parameter name, whether the array is stored transposed)."""
+    mapping = {}
+    for layer, suffix in layer_names(spec):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
+            canonical = f"{name}_l{layer}{suffix}"
+            if canonical not in layout(spec):
+                continue
+            if not fused:
+                mapping[canonical] = (f"rnn.{canonical}", False)
+            elif name == "weight_hr":
+                mapping[canonical] = (f"rnn.{_cell_name(spec, layer, suffix)}.weight_ho", True)
+            else:
+                mapping[canonical] = (f"rnn.{_cell_name(spec, layer, suffix)}.{name}", False)
+    if spec.output_size:
+        mapping["head.weight"] = ("head.weight", True)
+        mapping["head.bias"] = ("head.bias", False)
+    return mapping
+
+
+class GenericRNN(paddle.nn.Layer):
+    """seqnet.generic's cell-and-loop in paddle ops; parameters under the canonical names."""
+
+    def __init__(self, spec: Spec):
+        super().__init__()
+        self.spec = spec
+        for name, shape in layout(spec).items():
+            if not name.startswith("head."):
+                self.add_parameter(name, self.create_parameter(list(shape)))
+
+    def forward(self, xs, h0, c0, mask):
+        seq, hs, cs = run_stack(
+            self.spec, _Ops(self.training), lambda n: getattr(self, n, None), xs, h0, c0, mask, self.training
+        )
+        return seq, paddle.stack(hs), (None if cs is None else paddle.stack(cs))
+
+
+class _Ops:
+    """seqnet.generic's ops in paddle."""
+
+    sigmoid = staticmethod(F.sigmoid)
+    tanh = staticmethod(paddle.tanh)
+    relu = staticmethod(F.relu)
+    stack = staticmethod(paddle.stack)
+
+    def __init__(self, training: bool):
+        self.training = training
+
+    @staticmethod
+    def linear(x, w, b):
+        out = paddle.matmul(x, w, transpose_y=True)
+        return out if b is None else out + b
+
+    @staticmethod
+    def split(x, n: int):
+        return paddle.chunk(x, n, axis=-1)
+
+    @staticmethod
+    def concat(xs):
+        return paddle.concat(xs, axis=-1)
+
+    def dropout(self, x, rate: float):
+        return F.dropout(x, rate, training=self.training, mode="upscale_in_train")
+
+
+class SeqnetPaddle(paddle.nn.Layer):
+    """A seqnet model as a paddle Layer. `outputs, state = model(x, state=None, lengths=None)`.
+
+    `model.rnn` is paddle.nn.SimpleRNN/LSTM/GRU on the fused path (`model.fused`), else `GenericRNN`;
+    `model.head` the optional paddle.nn.Linear (weight stored (in, out), Paddle's layout).
+    """
+
+    seqnet_backend = "paddle"
+
+    def __init__(self, spec: Spec, fused: bool):
+        super().__init__()
+        self.spec = spec
+        self.rnn = _fused_layer(spec) if fused else GenericRNN(spec)
+        self.head = (
+            paddle.nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
+        )
+
+    @property
+    def fused(self) -> bool:
+        return not isinstance(self.rnn, GenericRNN)
+
+    @property
+    def dtype(self) -> str:
+        return dtype_name(self.parameters()[0].dtype)
+
+    def forward(self, x, state=None, lengths=None):
+        spec = self.spec
+        lengths = _lengths_tensor(lengths)
+        for name, value in (("x", x), ("state", state)):
+            _require_tensors(name, value)
+        batch, steps = check_call(spec, self.dtype, x, state, lengths, None if lengths is None else lengths.numpy())
+        mask = None
+        if lengths is not None:  # (T, B, 1), 1 for valid steps
+            mask = (paddle.arange(steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
+        if state is not None and spec.cell == "lstm":
+            state = tuple(state)
+        if self.fused:
+            with warnings.catch_warnings():  # Paddle's LSTM with proj_size calls a deprecated API of its own
+                warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")
+                seq, final = self.rnn(x, state, lengths)
+            if mask is not None and spec.proj_size:  # Paddle leaves projected outputs past a length non-zero
+                seq = seq * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)
+        else:
+            seq, final = self._forward_generic(x, state, mask, batch)
+        hn = final[0] if spec.cell == "lstm" else final
+        if spec.output_mode == "last":
+            out = paddle.concat(list(hn[-spec.num_directions :]), axis=1)
+            return (self.head(out) if self.head is not None else out), final
+        if self.head is None:
+            return seq, final
+        out = self.head(seq)
+        if mask is not None:
+            out = out * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)
+        return out, final
+
+    def _forward_generic(self, x, state, mask, batch):
+        spec = self.spec
+        xs = x.transpose([1, 0, 2]) if spec.batch_first else x
+        rows = spec.num_layers * spec.num_directions
+        if state is None:
+            h0 = paddle.zeros([rows, batch, spec.hidden_out], dtype=x.dtype)
+            c0 = paddle.zeros([rows, batch, spec.hidden_size], dtype=x.dtype) if spec.cell == "lstm" else None
+        else:
+            h0, c0 = state if spec.cell == "lstm" else (state, None)
+        seq, hn, cn = self.rnn(xs, h0, c0, mask)
+        seq = seq.transpose([1, 0, 2]) if spec.batch_first else seq
+        return seq, ((hn, cn) if spec.cell == "lstm" else hn)
+
+
+def _walk(node, dotted: str):
+    """The sublayer or parameter at a dotted path ('rnn.0.cell_fw.weight_ih'): named_parameters() lists
+    shared tensors under one name only, and with proj_size its flat names are shifted, so paths are walked."""
+    for part in dotted.split("."):
+        node = node[int(part)] if part.isdigit() else getattr(node, part)
+    return node
+
+
+def _lengths_tensor(lengths: Any):
+    if lengths is None:
+        return None
+    array = lengths.numpy() if isinstance(lengths, paddle.Tensor) else np.asarray(lengths)
+    if array.dtype.kind not in "iu":
+        raise InputError(f"lengths has dtype {array.dtype}: expected integers")
+    return paddle.to_tensor(array.astype(np.int64))
+
+
+def _require_tensors(name: str, value: Any) -> None:
+    parts = value if isinstance(value, (tuple, list)) else (value,)
+    for part in parts:
+        if part is not None and not isinstance(part, paddle.Tensor):
+            raise InputError(f"{name} must be a paddle.Tensor, got {type(part).__name__} (use paddle.to_tensor)")
+
+
+# -- the backend's functions (the same names in every backend) ---------------------------------------------
+def build(spec: Spec, weights: Weights, dtype: str = "float32", device: str | None = None, fused: bool | None = None):
+    """A `SeqnetPaddle`; fused=None picks Paddle's fused layer where the spec allows it.
+
+    `device` ("cpu", "gpu:0", ...) is passed to paddle.set_device, Paddle's process-wide placement.
+    """
+    reason = fused_reason(spec)
+    if fused and reason:
+        raise BackendError(f"fused=True is not possible for {spec}: {reason}")
+    if device is not None:
+        paddle.set_device(device)
+    with _default_dtype(dtype):
+        model = SeqnetPaddle(spec, fused=reason is None if fused is None else fused)
+    for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
+        value = np.asarray(weights[canonical], dtype=dtype)
+        _walk(model, name).set_value(value.T if transposed else value)
+    return model  # in train mode, as every new paddle Layer
+
+
+def weights_of(model: SeqnetPaddle) -> dict[str, np.ndarray]:
+    out = {}
+    for canonical, (name, transposed) in canonical_to_paddle(model.spec, model.fused).items():
+        value = _walk(model, name).numpy()
+        out[canonical] = np.ascontiguousarray(value.T if transposed else value)
+    return out
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    return value.numpy() if isinstance(value, paddle.Tensor) else np.asarray(value)
+
+
+def from_numpy(value: Any, model: SeqnetPaddle):
+    return paddle.to_tensor(np.asarray(value))
+
+
+def loss_fn(spec: Spec, loss: str, outputs, target, lengths):
+    """seqnet.losses' definition in paddle ops (differentiable)."""
+    w = paddle.to_tensor(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype_name(outputs.dtype)))
+    if loss == "mse":
+        return paddle.sum(w.unsqueeze(-1) * (outputs - target) ** 2) / outputs.shape[-1]
+    logp = F.log_softmax(outputs, axis=-1)
+    picked = paddle.take_along_axis(logp, target.astype("int64").unsqueeze(-1), axis=-1).squeeze(-1)
+    return -paddle.sum(w * picked)
+
+
+def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False):
+    """(loss, gradient Weights, dL/dx) through paddle autograd."""
+    # Paddle's fused rnn kernel keeps nothing for backward in eval mode (its grad fails: "Tensor holds no
+    # memory"); without dropout, train mode computes the same function, and with dropout outside training
+    # the generic path (which differentiates in eval mode) is used.
+    model = build(spec, weights, dtype, fused=None if (training or not spec.dropout) else False)
+    model.train() if (training or model.fused) else model.eval()
+    xt = paddle.to_tensor(np.asarray(x), stop_gradient=False)
+    st = None
+    if state is not None:
+        st = tuple(paddle.to_tensor(s) for s in state) if spec.cell == "lstm" else paddle.to_tensor(state)
+    outputs, _ = model(xt, st, lengths)
+    value = loss_fn(spec, loss, outputs, paddle.to_tensor(np.asarray(target)), lengths)
+    value.backward()
+    grads = {}
+    for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
+        g = _walk(model, name).grad.numpy()
+        grads[canonical] = np.ascontiguousarray(g.T if transposed else g)
+    return float(value), Weights({n: grads[n] for n in layout(spec)}), xt.grad.numpy().copy()

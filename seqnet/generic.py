@@ -1,0 +1,92 @@
+"""The generic cell-and-loop path, written once for every framework through a small `ops` namespace.
+
+Requirements: none (it imports no framework; the caller passes its framework's ops).
+
+Frameworks' fused layers (nn.LSTM, paddle.nn.GRU, ...) cannot express every Spec (a sigmoid RNN, the
+reset-before GRU). For those, a backend runs these functions with its own `ops`:
+
+    ops.linear(x, w, b)   x @ w.T (+ b if b is not None), w in PyTorch's (out, in) layout
+    ops.sigmoid, ops.tanh, ops.relu
+    ops.split(x, n)       n equal chunks along the last axis
+    ops.stack(xs), ops.concat(xs)   along a new first axis / along the last axis
+    ops.dropout(x, rate)  the framework's inverted dropout (called in training only)
+
+The NumPy backend keeps its own explicit cells (backends/numpy/cells.py): it is the independent reference
+these are tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from seqnet.spec import Spec
+
+PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+
+
+def cell_step(spec: Spec, ops: Any, gx: Any, h: Any, c: Any, w_hh: Any, b_hh: Any, w_hr: Any) -> tuple[Any, Any]:
+    """One step of spec's cell: gx = W_ih x_t + b_ih (B, G*H), h (B, H_out), c (B, H) or None -> (h', c')."""
+    if spec.cell == "rnn":
+        act = {"tanh": ops.tanh, "relu": ops.relu, "sigmoid": ops.sigmoid}[spec.activation]
+        return act(gx + ops.linear(h, w_hh, b_hh)), None
+    if spec.cell == "lstm":
+        i, f, g, o = ops.split(gx + ops.linear(h, w_hh, b_hh), 4)
+        c_new = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h_new = ops.sigmoid(o) * ops.tanh(c_new)
+        return (h_new if w_hr is None else ops.linear(h_new, w_hr, None)), c_new
+    x_r, x_z, x_n = ops.split(gx, 3)
+    if spec.gru_variant == "reset_after":
+        h_r, h_z, h_n = ops.split(ops.linear(h, w_hh, b_hh), 3)
+        r, z = ops.sigmoid(x_r + h_r), ops.sigmoid(x_z + h_z)
+        n = ops.tanh(x_n + r * h_n)
+    else:
+        rows = 2 * spec.hidden_size
+        h_r, h_z = ops.split(ops.linear(h, w_hh[:rows], None if b_hh is None else b_hh[:rows]), 2)
+        r, z = ops.sigmoid(x_r + h_r), ops.sigmoid(x_z + h_z)
+        n = ops.tanh(x_n + ops.linear(r * h, w_hh[rows:], None if b_hh is None else b_hh[rows:]))
+    return n + z * (h - n), None
+
+
+def run_direction(spec: Spec, ops: Any, gx: Any, weights: dict, h: Any, c: Any, mask: Any, reverse: bool):
+    """One layer-direction over time by a Python loop: gx (T, B, G*H), mask (T, B, 1) or None.
+
+    A step past a sequence's length keeps the state and outputs zero. Returns (outputs (T, B, H_out), h, c).
+    """
+    steps = gx.shape[0]
+    ys: list[Any] = [None] * steps
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        h_new, c_new = cell_step(spec, ops, gx[t], h, c, weights["weight_hh"], weights["bias_hh"], weights["weight_hr"])
+        if mask is None:
+            ys[t], h, c = h_new, h_new, c_new
+        else:  # m is exactly 1 or 0, so the blends below select exactly
+            m = mask[t]
+            ys[t] = h_new * m
+            h = h_new * m + h * (1 - m)
+            c = None if c is None else c_new * m + c * (1 - m)
+    return ops.stack(ys), h, c
+
+
+def run_stack(
+    spec: Spec, ops: Any, param: Callable[[str], Any], xs: Any, h0: Any, c0: Any, mask: Any, training: bool
+) -> tuple[Any, Any, Any]:
+    """Every layer and direction: xs (T, B, I) -> (outputs (T, B, D*H_out), h_n list, c_n list or None).
+
+    `param(name)` returns the canonical parameter `name` (None where the spec has none); mask is a
+    (T, B, 1) array of the framework's dtype (1 valid, 0 past a length) or None.
+    """
+    hs, cs, layer_in = [], [], xs
+    for layer in range(spec.num_layers):
+        outs = []
+        for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
+            row = layer * spec.num_directions + d
+            w = {name: param(f"{name}_l{layer}{suffix}") for name in PARAMS}
+            gx = ops.linear(layer_in, w["weight_ih"], w["bias_ih"])
+            ys, h, c = run_direction(spec, ops, gx, w, h0[row], None if c0 is None else c0[row], mask, d == 1)
+            outs.append(ys)
+            hs.append(h)
+            cs.append(c)
+        layer_in = outs[0] if len(outs) == 1 else ops.concat(outs)
+        if training and spec.dropout and layer < spec.num_layers - 1:
+            layer_in = ops.dropout(layer_in, spec.dropout)
+    return layer_in, hs, (cs if c0 is not None else None)
