@@ -18,6 +18,10 @@ def require(backend: str) -> None:
     """Skip the calling test, saying what to install, when `backend`'s framework is missing."""
     if backend not in seqnet.backends():
         pytest.skip(f"backend {backend!r} unavailable: pip install {get_backend(backend).install}")
+    if backend == "jax":  # the float64 cases need JAX's 64-bit mode (float32 cases are unaffected)
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
 
 
 @pytest.fixture(params=FRAMEWORK_BACKENDS)

@@ -1,0 +1,222 @@
+"""The JAX backend: a Spec as a pure, jit-able function of a parameter pytree.
+
+Requirements: jax (>= 0.4.30). No flax or equinox: a dict of arrays and `lax.scan` are all it needs, so
+the model drops into flax, equinox or optax code as a plain pytree and function.
+
+`model.params` is a dict of canonical name -> jax array; `model.apply(params, x, state=None, lengths=None)`
+is pure and returns (outputs, state), so it works under jax.jit, jax.grad and jax.vmap; `model(x, ...)`
+calls a jitted apply with the model's own parameters. Time runs in `lax.scan` (no Python loop over time);
+lengths are a mask inside the scan (changing their values never retraces); a reverse direction scans
+backwards and keeps its initial state until it reaches each sequence's last valid step.
+
+Step formulation (chosen by measurement, benchmarks/results): each step does the input product and the
+hidden product itself (seqnet.generic's cell equations), with the weights transposed once outside the
+scan; hoisting the whole input projection out of the scan measured slower on XLA:CPU.
+
+float64: JAX computes in float32 unless x64 is enabled (`jax.config.update("jax_enable_x64", True)` or
+JAX_ENABLE_X64=1 before use); `build(..., dtype="float64")` without it raises an error saying so, rather
+than silently computing in float32.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from seqnet.errors import BackendError, InputError
+from seqnet.generic import PARAMS, cell_step
+from seqnet.inputs import check_call, dtype_name
+from seqnet.losses import weights_of_steps
+from seqnet.spec import Spec
+from seqnet.weights import Weights, layout
+
+
+class _Transposed:
+    """A canonical (out, in) weight held as its transpose (in, out), computed once outside the scan;
+    row slices w[rows] (the reset-before GRU's) are served as column slices of the transpose."""
+
+    def __init__(self, w_t):
+        self.w_t = w_t
+
+    def __getitem__(self, rows):
+        return _Transposed(self.w_t[:, rows])
+
+
+class _Ops:
+    """seqnet.generic's ops in jax.numpy; weights arrive as `_Transposed`."""
+
+    sigmoid = staticmethod(jax.nn.sigmoid)
+    tanh = staticmethod(jnp.tanh)
+    relu = staticmethod(jax.nn.relu)
+
+    @staticmethod
+    def linear(x, w, b):
+        out = x @ w.w_t
+        return out if b is None else out + b
+
+    @staticmethod
+    def split(x, n: int):
+        return jnp.split(x, n, axis=-1)
+
+
+def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool):
+    """One layer-direction: xs (T, B, I), mask (T, B, 1) or None -> (outputs (T, B, H_out), h, c)."""
+    w_ih, w_hh = _Transposed(w["weight_ih"].T), _Transposed(w["weight_hh"].T)
+    w_hr = None if w["weight_hr"] is None else _Transposed(w["weight_hr"].T)
+
+    def step(carry, inputs):
+        h, c = carry
+        x_t, m = inputs
+        gx = _Ops.linear(x_t, w_ih, w["bias_ih"])
+        h_new, c_new = cell_step(spec, _Ops, gx, h, c, w_hh, w["bias_hh"], w_hr)
+        if m is None:
+            return (h_new, c_new), h_new
+        h_keep = jnp.where(m, h_new, h)
+        c_keep = None if c is None else jnp.where(m, c_new, c)
+        return (h_keep, c_keep), jnp.where(m, h_new, 0)
+
+    (h, c), ys = lax.scan(step, (h0, c0), (xs, mask), reverse=reverse)
+    return ys, h, c
+
+
+def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=None):
+    """The model as a pure function. x (B, T, I) or (T, B, I); returns (outputs, state)."""
+    xs = jnp.swapaxes(x, 0, 1) if spec.batch_first else x
+    steps, batch = xs.shape[0], xs.shape[1]
+    rows = spec.num_layers * spec.num_directions
+    mask = None if lengths is None else (jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
+    if state is None:
+        h0 = jnp.zeros((rows, batch, spec.hidden_out), xs.dtype)
+        c0 = jnp.zeros((rows, batch, spec.hidden_size), xs.dtype) if spec.cell == "lstm" else None
+    else:
+        h0, c0 = state if spec.cell == "lstm" else (state, None)
+    hs, cs, layer_in = [], [], xs
+    for layer in range(spec.num_layers):
+        outs = []
+        for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
+            row = layer * spec.num_directions + d
+            w = {name: params.get(f"{name}_l{layer}{suffix}") for name in PARAMS}
+            ys, h, c = _run_direction(spec, w, layer_in, h0[row], None if c0 is None else c0[row], mask, d == 1)
+            outs.append(ys)
+            hs.append(h)
+            cs.append(c)
+        layer_in = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=-1)
+        if dropout_key is not None and spec.dropout and layer < spec.num_layers - 1:
+            dropout_key, sub = jax.random.split(dropout_key)
+            keep = jax.random.bernoulli(sub, 1 - spec.dropout, layer_in.shape)
+            layer_in = jnp.where(keep, layer_in / (1 - spec.dropout), 0)
+    hn = jnp.stack(hs)
+    final = (hn, jnp.stack(cs)) if spec.cell == "lstm" else hn
+    out = jnp.concatenate(list(hn[-spec.num_directions :]), axis=1) if spec.output_mode == "last" else layer_in
+    if spec.output_size is not None:
+        out = out @ params["head.weight"].T + params["head.bias"]
+        if spec.output_mode == "sequence" and mask is not None:
+            out = jnp.where(mask, out, 0)
+    if spec.output_mode == "sequence" and spec.batch_first:
+        out = jnp.swapaxes(out, 0, 1)
+    return out, final
+
+
+class JaxRNN:
+    """A seqnet model in JAX: `params` (a pytree) and the pure `apply(params, x, state, lengths)`.
+
+    `model(x, state=None, lengths=None)` runs a jitted apply with `model.params`. Dropout between layers
+    runs when `apply(..., dropout_key=key)` gets a PRNG key (training); without one it is off.
+    """
+
+    seqnet_backend = "jax"
+
+    def __init__(self, spec: Spec, params: dict, dtype: str):
+        self.spec = spec
+        self.params = params
+        self.dtype = dtype
+        self._jitted = jax.jit(partial(forward, spec))
+
+    def __repr__(self) -> str:
+        return f"JaxRNN({self.spec}, dtype={self.dtype})"
+
+    def check(self, x, state=None, lengths=None) -> None:
+        """seqnet's input checks (shapes and dtypes always; lengths' values where they are concrete)."""
+        values = None
+        if lengths is not None and not isinstance(lengths, jax.core.Tracer):
+            values = np.asarray(lengths)
+        if lengths is not None and values is None and not jnp.issubdtype(lengths.dtype, jnp.integer):
+            raise InputError(f"lengths has dtype {lengths.dtype}: expected integers")
+        check_call(self.spec, self.dtype, _shaped(x), _shaped(state), lengths, values)
+
+    def apply(self, params: dict, x, state=None, lengths=None, dropout_key=None):
+        """Pure: (outputs, state) of the model with `params`; safe under jit, grad and vmap."""
+        self.check(x, state, lengths)
+        return forward(self.spec, params, x, state, lengths, dropout_key)
+
+    def __call__(self, x, state=None, lengths=None):
+        self.check(x, state, lengths)
+        return self._jitted(self.params, x, state, lengths)
+
+
+def _shaped(value: Any) -> Any:
+    """NumPy arrays and lists as arrays with .shape/.dtype for the checks; jax arrays and tracers as they are."""
+    if value is None or hasattr(value, "shape"):
+        return value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_shaped(v) for v in value)
+    return np.asarray(value)
+
+
+def x64_enabled() -> bool:
+    return bool(jax.config.read("jax_enable_x64"))
+
+
+# -- the backend's functions (the same names in every backend) ---------------------------------------------
+def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None) -> JaxRNN:
+    if dtype == "float64" and not x64_enabled():
+        raise BackendError(
+            "dtype='float64' needs JAX's 64-bit mode, which is off: call "
+            "jax.config.update('jax_enable_x64', True) (or set JAX_ENABLE_X64=1) before building; "
+            "without it JAX would silently compute in float32"
+        )
+    params = {name: jnp.asarray(np.asarray(value, dtype=dtype)) for name, value in weights.items()}
+    if device is not None:
+        params = jax.device_put(params, device)
+    return JaxRNN(spec, params, dtype)
+
+
+def weights_of(model: JaxRNN) -> dict[str, np.ndarray]:
+    return {name: np.asarray(value) for name, value in model.params.items()}
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    return np.asarray(value)
+
+
+def from_numpy(value: Any, model: JaxRNN):
+    return jnp.asarray(value)
+
+
+def loss_fn(spec: Spec, loss: str, outputs, target, lengths):
+    """seqnet.losses' definition in jax.numpy (differentiable)."""
+    w = jnp.asarray(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype_name(outputs.dtype)))
+    if loss == "mse":
+        return jnp.sum(w[..., None] * (outputs - target) ** 2) / outputs.shape[-1]
+    logp = jax.nn.log_softmax(outputs, axis=-1)
+    return -jnp.sum(w * jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0])
+
+
+def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False):
+    """(loss, gradient Weights, dL/dx) through jax.value_and_grad (training: dropout with a fixed key)."""
+    model = build(spec, weights, dtype)
+    model.check(jnp.asarray(x), state, lengths)
+    key = jax.random.PRNGKey(0) if training else None
+
+    def objective(params, xs):
+        outputs, _ = forward(spec, params, xs, state, lengths, key)
+        return loss_fn(spec, loss, outputs, jnp.asarray(target), lengths)
+
+    value, (g_params, g_x) = jax.value_and_grad(objective, argnums=(0, 1))(model.params, jnp.asarray(x))
+    grads = {name: np.asarray(g_params[name]) for name in layout(spec)}
+    return float(value), Weights(grads), np.asarray(g_x)

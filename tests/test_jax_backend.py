@@ -1,0 +1,123 @@
+"""The JAX backend: pure apply under jit, vmap and grad, no retracing, float64 mode, input checks."""
+
+import numpy as np
+import pytest
+from conftest import require
+
+import seqnet
+from seqnet import BackendError, InputError, Spec, init_weights, parity
+
+jax = pytest.importorskip("jax", reason="the jax backend needs jax: pip install 'seqnet[jax]'")
+jnp = jax.numpy
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    require("jax")
+
+
+CASES = [c for c in parity.GRID if c.lengths][::3]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_jit_and_vmap_match_numpy(case):
+    spec = case.spec
+    weights = init_weights(spec, seed=2, dtype="float64")
+    x, state, lengths = parity.inputs(case, "float64", seed=4)
+    ref, ref_state = parity.run(seqnet.build(spec, "numpy", weights, "float64"), "numpy", x, state, lengths)
+    model = seqnet.build(spec, "jax", weights, "float64")
+    out, _ = jax.jit(model.apply)(model.params, jnp.asarray(x), state, jnp.asarray(lengths))
+    assert parity.scaled_diff(out, ref) <= 1e-10
+    # vmap over an extra leading axis of independent inputs: the same answers, stacked
+    xs = np.stack([x, x[::-1].copy()]) if spec.batch_first else np.stack([x, x[:, ::-1].copy()])
+    batched, _ = jax.vmap(lambda xi: model.apply(model.params, xi, state, jnp.asarray(lengths)))(jnp.asarray(xs))
+    assert parity.scaled_diff(batched[0], ref) <= 1e-10
+    second, _ = seqnet.build(spec, "numpy", weights, "float64")(xs[1], state, lengths)
+    assert parity.scaled_diff(batched[1], second) <= 1e-10
+
+
+def test_grad_of_pure_apply_matches_finite_difference():
+    spec = Spec("gru", 2, 3, num_layers=2, bidirectional=True, output_size=1, output_mode="last")
+    model = seqnet.build(spec, "jax", init_weights(spec, seed=1, dtype="float64"), "float64")
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 2)))
+    lengths = jnp.asarray([4, 2])
+
+    def loss(params):
+        return jnp.sum(model.apply(params, x, lengths=lengths)[0] ** 2)
+
+    grads = jax.grad(loss)(model.params)
+    name, idx, eps = "weight_hh_l1_reverse", (4, 1), 1e-6
+    plus = dict(model.params, **{name: model.params[name].at[idx].add(eps)})
+    minus = dict(model.params, **{name: model.params[name].at[idx].add(-eps)})
+    numeric = (loss(plus) - loss(minus)) / (2 * eps)
+    assert abs(float(grads[name][idx]) - float(numeric)) < 1e-8
+
+
+def test_no_retrace_when_only_length_values_change():
+    spec = Spec("lstm", 3, 4, bidirectional=True)
+    model = seqnet.build(spec, "jax")
+    traces = []
+
+    def counted(params, x, lengths):
+        traces.append(1)
+        return model.apply(params, x, lengths=lengths)[0]
+
+    fn = jax.jit(counted)
+    x = jnp.ones((3, 6, 3), jnp.float32)
+    for lengths in ([6, 2, 3], [1, 1, 1], [5, 6, 4]):
+        fn(model.params, x, jnp.asarray(lengths))
+    assert len(traces) == 1
+    # the model's own call is jitted too, and reuses its trace
+    model(x, lengths=np.array([6, 2, 3]))
+    size = model._jitted._cache_size()
+    model(x, lengths=np.array([1, 2, 3]))
+    assert model._jitted._cache_size() == size
+
+
+def test_float64_needs_x64_mode():
+    spec = Spec("rnn", 2, 3)
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(BackendError, match="jax_enable_x64"):
+            seqnet.build(spec, "jax", dtype="float64")
+        assert seqnet.build(spec, "jax").params["weight_ih_l0"].dtype == jnp.float32
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
+def test_params_are_a_pytree_usable_by_optax_style_code():
+    spec = Spec("rnn", 2, 3, output_size=1)
+    model = seqnet.build(spec, "jax")
+    leaves = jax.tree_util.tree_leaves(model.params)
+    assert len(leaves) == len(seqnet.layout(spec))
+    shifted = jax.tree_util.tree_map(lambda p: p * 0, model.params)
+    out, _ = model.apply(shifted, jnp.ones((1, 2, 2), jnp.float32))
+    assert np.allclose(out, 0)  # all-zero weights and biases give zero outputs
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda m: m(jnp.zeros((2, 3))), "expected 3 dimensions"),
+        (lambda m: m(jnp.zeros((2, 3, 4))), "input_size=3"),
+        (lambda m: m(jnp.zeros((2, 3, 3), jnp.float64)), "x has dtype float64, the model computes in float32"),
+        (lambda m: m(jnp.zeros((2, 3, 3), jnp.float32), lengths=jnp.asarray([0, 3])), "out of range"),
+        (lambda m: m(jnp.zeros((2, 3, 3), jnp.float32), lengths=jnp.asarray([1.0, 3.0])), "expected integers"),
+        (lambda m: jax.jit(m.apply)(m.params, jnp.zeros((2, 3, 4), jnp.float32)), "input_size=3"),
+    ],
+)
+def test_bad_input_errors_before_jax(call, words):
+    model = seqnet.build(Spec("gru", 3, 4), "jax")
+    with pytest.raises(InputError) as info:
+        call(model)
+    assert words in str(info.value)
+
+
+def test_dropout_with_a_key_only():
+    spec = Spec("gru", 3, 16, num_layers=2, dropout=0.5)
+    model = seqnet.build(spec, "jax")
+    x = jnp.ones((2, 5, 3), jnp.float32)
+    plain, _ = model.apply(model.params, x)
+    again, _ = model.apply(model.params, x)
+    dropped, _ = model.apply(model.params, x, dropout_key=jax.random.PRNGKey(1))
+    assert np.array_equal(plain, again) and not np.allclose(plain, dropped)
