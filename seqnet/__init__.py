@@ -20,6 +20,7 @@ from seqnet.errors import (
 from seqnet.io import load, save
 from seqnet.registry import Backend, backends, register_backend
 from seqnet.spec import Spec
+from seqnet.training import History, fit, gradient_flow, value_and_grad
 from seqnet.weights import Weights, as_weights, init_weights, layout
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "FileFormatError",
+    "History",
     "InputError",
     "SeqnetError",
     "Spec",
@@ -38,11 +40,14 @@ __all__ = [
     "as_weights",
     "backends",
     "build",
+    "fit",
+    "gradient_flow",
     "init_weights",
     "layout",
     "load",
     "register_backend",
     "save",
+    "value_and_grad",
     "weights_of",
     "__version__",
 ]

@@ -79,6 +79,12 @@ class Spec:
         """The input size of stacked layer `layer` (0-based)."""
         return self.input_size if layer == 0 else self.num_directions * self.hidden_out
 
+    def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of the model's outputs for an input of shape `x_shape`."""
+        if self.output_mode == "last":
+            return (x_shape[0] if self.batch_first else x_shape[1], self.features_out)
+        return tuple(x_shape[:2]) + (self.features_out,)
+
     # -- serialisation ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain JSON-compatible values."""

@@ -95,7 +95,8 @@ def test_paddle_projection_trap_is_real():
 
 
 def test_fused_path_choice():
-    assert seqnet.build(Spec("lstm", 3, 4, proj_size=2, bias=False), "paddle").fused
+    assert seqnet.build(Spec("lstm", 3, 4, proj_size=2), "paddle").fused
+    assert not seqnet.build(Spec("lstm", 3, 4, bias=False), "paddle").fused
     assert not seqnet.build(Spec("rnn", 3, 4, activation="sigmoid"), "paddle").fused
     assert not seqnet.build(Spec("gru", 3, 4, gru_variant="reset_before"), "paddle").fused
 
@@ -158,3 +159,32 @@ def test_quiet_import_keeps_other_frameworks_threads():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "ccache" not in out.stderr and "Warning" not in out.stderr, out.stderr
+
+
+def test_paddle_reverse_gradient_bug_is_worked_around():
+    """Paddle's fused SimpleRNN, bidirectional with lengths and an initial state, gets the reverse
+    direction's gradient wrong (torch's nn.RNN is the reference); seqnet's model gets it right."""
+    torch = pytest.importorskip("torch", reason="torch is the independent reference here")
+    rng = np.random.default_rng(0)
+    x, h0, lengths = rng.standard_normal((3, 5, 4)), rng.standard_normal((2, 3, 6)), np.array([4, 1, 5])
+    spec = Spec("rnn", 4, 6, bidirectional=True)
+    weights = init_weights(spec, seed=1, dtype="float64")
+    ref = torch.nn.RNN(4, 6, bidirectional=True, batch_first=True).double()
+    ref.load_state_dict({k: torch.tensor(v) for k, v in weights.items()})
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), torch.tensor(lengths), True, False)
+    y, _ = ref(packed, torch.tensor(h0))
+    (torch.nn.utils.rnn.pad_packed_sequence(y, True)[0] ** 2).sum().backward()
+    expected = ref.weight_hh_l0_reverse.grad.numpy()
+
+    own = _own_layer(spec, weights)
+    y, _ = own(paddle.to_tensor(x), paddle.to_tensor(h0), paddle.to_tensor(lengths))
+    (y**2).sum().backward()
+    paddle_is_wrong = np.abs(own[0].cell_bw.weight_hh.grad.numpy() - expected).max() > 0.1
+
+    model = seqnet.build(spec, "paddle", weights, "float64")
+    y, _ = model(paddle.to_tensor(x), paddle.to_tensor(h0), paddle.to_tensor(lengths))
+    (y**2).sum().backward()
+    assert model.fused
+    assert np.abs(model.rnn[0].cell_bw.weight_hh.grad.numpy() - expected).max() < 1e-10
+    if not paddle_is_wrong:
+        pytest.skip(f"Paddle {paddle.__version__} fixed the reverse-gradient bug: the workaround can go")

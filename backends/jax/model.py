@@ -20,7 +20,7 @@ than silently computing in float32.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -30,7 +30,7 @@ from jax import lax
 
 from seqnet.errors import BackendError, InputError
 from seqnet.generic import PARAMS, cell_step
-from seqnet.inputs import check_call, dtype_name
+from seqnet.inputs import check_call
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
@@ -198,25 +198,38 @@ def from_numpy(value: Any, model: JaxRNN):
     return jnp.asarray(value)
 
 
-def loss_fn(spec: Spec, loss: str, outputs, target, lengths):
-    """seqnet.losses' definition in jax.numpy (differentiable)."""
-    w = jnp.asarray(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype_name(outputs.dtype)))
+def loss_fn(loss: str, outputs, target, w):
+    """seqnet.losses' definition in jax.numpy (differentiable); w weighs each output position."""
     if loss == "mse":
         return jnp.sum(w[..., None] * (outputs - target) ** 2) / outputs.shape[-1]
     logp = jax.nn.log_softmax(outputs, axis=-1)
     return -jnp.sum(w * jnp.take_along_axis(logp, target[..., None].astype(jnp.int32), axis=-1)[..., 0])
 
 
-def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False):
-    """(loss, gradient Weights, dL/dx) through jax.value_and_grad (training: dropout with a fixed key)."""
+@lru_cache(maxsize=32)
+def _value_and_grad_fn(spec: Spec, loss: str):
+    """jit(value_and_grad) of the loss, cached per spec and loss so repeated training steps reuse the trace."""
+
+    def objective(params, x, target, w, state, lengths, key):
+        outputs, _ = forward(spec, params, x, state, lengths, key)
+        return loss_fn(loss, outputs, target, w)
+
+    return jax.jit(jax.value_and_grad(objective, argnums=(0, 1)))
+
+
+def value_and_grad(
+    spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0
+):
+    """(loss, gradient Weights, dL/dx) through jax.value_and_grad, jitted and cached per spec and loss."""
     model = build(spec, weights, dtype)
-    model.check(jnp.asarray(x), state, lengths)
-    key = jax.random.PRNGKey(0) if training else None
-
-    def objective(params, xs):
-        outputs, _ = forward(spec, params, xs, state, lengths, key)
-        return loss_fn(spec, loss, outputs, jnp.asarray(target), lengths)
-
-    value, (g_params, g_x) = jax.value_and_grad(objective, argnums=(0, 1))(model.params, jnp.asarray(x))
+    x = jnp.asarray(x)
+    model.check(x, state, lengths)
+    w = jnp.asarray(weights_of_steps(spec, spec.output_shape(x.shape), lengths, dtype))
+    key = jax.random.PRNGKey(dropout_seed) if training and spec.dropout else None
+    state = None if state is None else jax.tree_util.tree_map(jnp.asarray, state)
+    lengths = None if lengths is None else jnp.asarray(lengths)
+    value, (g_params, g_x) = _value_and_grad_fn(spec, loss)(
+        model.params, x, jnp.asarray(target), w, state, lengths, key
+    )
     grads = {name: np.asarray(g_params[name]) for name in layout(spec)}
     return float(value), Weights(grads), np.asarray(g_x)

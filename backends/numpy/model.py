@@ -247,10 +247,10 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def value_and_grad(
-    spec: Spec, weights: Weights, x, target, loss: str = "mse", state=None, lengths=None, dtype: str = "float32"
+    spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0
 ):
     """(loss, gradient Weights, dL/dx) by the hand-written backward pass."""
-    model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype)
+    model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype, seed=dropout_seed).train(training)
     outputs, _, cache = model.forward(x, state, lengths, keep_cache=True)
     value, d_outputs = loss_and_grad(spec, loss, outputs, np.asarray(target), lengths)
     grads, dx = model.backward(cache, d_outputs)

@@ -15,8 +15,9 @@ Where Paddle differs from seqnet's conventions, this module maps them explicitly
 - With `proj_size > 0`, Paddle's outputs past a sequence's length are not zero: they are masked here.
 - Paddle's fused rnn kernel cannot be differentiated in eval mode (backward fails with "Tensor holds no
   memory"): train in train mode, as Paddle expects (models are built in train mode, as any new Layer).
-- `bias=False`: Paddle 3.3.1's RNN layers crash when built with bias_ih_attr=False; the fused layer keeps
-  its biases at zero with stop_gradient=True instead (the same function).
+- `bias=False` runs on the generic path: Paddle 3.3.1's RNN layers crash when built with
+  bias_ih_attr=False (IndexError in RNNBase), and with zero biases frozen (stop_gradient=True) the fused
+  kernel's backward fails ("Required tensor shall not be nullptr").
 - `paddle.nn.Linear` stores its weight as (in, out): the head's weight is transposed on the way in and out.
 - Importing paddle sets OMP_NUM_THREADS=1 for the whole process and prints warnings: `import_paddle`
   imports it quietly and restores the environment; Paddle's own math uses OMP_NUM_THREADS if the user set
@@ -67,6 +68,11 @@ def fused_reason(spec: Spec) -> str | None:
         return "paddle.nn.SimpleRNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
         return "paddle.nn.GRU applies the reset gate after the hidden product only"
+    if not spec.bias:
+        return (
+            "Paddle 3.3.1's RNN layers crash when built with bias_ih_attr=False, and their fused kernel cannot "
+            "differentiate with frozen zero biases"
+        )
     return None
 
 
@@ -92,16 +98,7 @@ def _fused_layer(spec: Spec):
         kwargs["activation"] = spec.activation
     if spec.proj_size:
         kwargs["proj_size"] = spec.proj_size
-    layer = _FUSED[spec.cell](spec.input_size, spec.hidden_size, **kwargs)
-    if not spec.bias:
-        # bias_ih_attr=False crashes RNNBase in Paddle 3.3.1 (IndexError in _all_weights); zero biases that
-        # never train compute the same function and keep the fused kernel
-        for k, suffix in layer_names(spec):
-            cell = _walk(layer, _cell_name(spec, k, suffix))
-            for param in (cell.bias_ih, cell.bias_hh):
-                param.set_value(np.zeros(param.shape, dtype=dtype_name(param.dtype)))
-                param.stop_gradient = True
-    return layer
+    return _FUSED[spec.cell](spec.input_size, spec.hidden_size, **kwargs)
 
 
 def _cell_name(spec: Spec, layer: int, suffix: str) -> str:
@@ -141,11 +138,8 @@ class GenericRNN(paddle.nn.Layer):
             if not name.startswith("head."):
                 self.add_parameter(name, self.create_parameter(list(shape)))
 
-    def forward(self, xs, h0, c0, mask):
-        seq, hs, cs = run_stack(
-            self.spec, _Ops(self.training), lambda n: getattr(self, n, None), xs, h0, c0, mask, self.training
-        )
-        return seq, paddle.stack(hs), (None if cs is None else paddle.stack(cs))
+    def forward(self, *args):
+        raise TypeError("GenericRNN holds parameters only; SeqnetPaddle runs seqnet.generic over them")
 
 
 class _Ops:
@@ -212,7 +206,12 @@ class SeqnetPaddle(paddle.nn.Layer):
             mask = (paddle.arange(steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
         if state is not None and spec.cell == "lstm":
             state = tuple(state)
-        if self.fused:
+        if self.fused and spec.bidirectional and lengths is not None and state is not None:
+            # Paddle 3.3.1's fused kernel gives wrong gradients for the reverse direction when lengths and an
+            # initial state come together (forward is right; tests/test_paddle_backend.py shows it): run the
+            # generic loop over the fused layer's own parameters instead
+            seq, final = self._forward_generic(x, state, mask, batch)
+        elif self.fused:
             with warnings.catch_warnings():  # Paddle's LSTM with proj_size calls a deprecated API of its own
                 warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")
                 seq, final = self.rnn(x, state, lengths)
@@ -240,9 +239,19 @@ class SeqnetPaddle(paddle.nn.Layer):
             c0 = paddle.zeros([rows, batch, spec.hidden_size], dtype=x.dtype) if spec.cell == "lstm" else None
         else:
             h0, c0 = state if spec.cell == "lstm" else (state, None)
-        seq, hn, cn = self.rnn(xs, h0, c0, mask)
+        seq, hs, cs = run_stack(spec, _Ops(self.training), self._canonical_param, xs, h0, c0, mask, self.training)
         seq = seq.transpose([1, 0, 2]) if spec.batch_first else seq
-        return seq, ((hn, cn) if spec.cell == "lstm" else hn)
+        hn = paddle.stack(hs)
+        return seq, ((hn, paddle.stack(cs)) if spec.cell == "lstm" else hn)
+
+    def _canonical_param(self, name: str):
+        """The parameter under its canonical name, on either path (transposed back where Paddle stores it
+        transposed); None where the spec has none."""
+        found = canonical_to_paddle(self.spec, self.fused).get(name)
+        if found is None:
+            return None
+        param = _walk(self, found[0])
+        return param.T if found[1] else param
 
 
 def _walk(node, dotted: str):
@@ -304,9 +313,8 @@ def from_numpy(value: Any, model: SeqnetPaddle):
     return paddle.to_tensor(np.asarray(value))
 
 
-def loss_fn(spec: Spec, loss: str, outputs, target, lengths):
-    """seqnet.losses' definition in paddle ops (differentiable)."""
-    w = paddle.to_tensor(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype_name(outputs.dtype)))
+def loss_fn(loss: str, outputs, target, w):
+    """seqnet.losses' definition in paddle ops (differentiable); w weighs each output position."""
     if loss == "mse":
         return paddle.sum(w.unsqueeze(-1) * (outputs - target) ** 2) / outputs.shape[-1]
     logp = F.log_softmax(outputs, axis=-1)
@@ -314,7 +322,9 @@ def loss_fn(spec: Spec, loss: str, outputs, target, lengths):
     return -paddle.sum(w * picked)
 
 
-def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False):
+def value_and_grad(
+    spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0
+):
     """(loss, gradient Weights, dL/dx) through paddle autograd."""
     # Paddle's fused rnn kernel keeps nothing for backward in eval mode (its grad fails: "Tensor holds no
     # memory"); without dropout, train mode computes the same function, and with dropout outside training
@@ -326,7 +336,8 @@ def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=Non
     if state is not None:
         st = tuple(paddle.to_tensor(s) for s in state) if spec.cell == "lstm" else paddle.to_tensor(state)
     outputs, _ = model(xt, st, lengths)
-    value = loss_fn(spec, loss, outputs, paddle.to_tensor(np.asarray(target)), lengths)
+    w = paddle.to_tensor(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype))
+    value = loss_fn(loss, outputs, paddle.to_tensor(np.asarray(target)), w)
     value.backward()
     grads = {}
     for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():

@@ -235,18 +235,17 @@ def from_numpy(value: Any, model: SeqnetTorch) -> torch.Tensor:
     return torch.from_numpy(array.copy()).to(device if array.dtype.kind == "f" else "cpu")
 
 
-def loss_fn(spec: Spec, loss: str, outputs: torch.Tensor, target: torch.Tensor, lengths: Any) -> torch.Tensor:
-    """seqnet.losses' definition in torch ops (differentiable)."""
-    w = torch.from_numpy(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype_name(outputs.dtype))).to(
-        outputs.device
-    )
+def loss_fn(loss: str, outputs: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """seqnet.losses' definition in torch ops (differentiable); w weighs each output position."""
     if loss == "mse":
         return torch.sum(w[..., None] * (outputs - target) ** 2) / outputs.shape[-1]
     logp = torch.log_softmax(outputs, dim=-1)
     return -torch.sum(w * logp.gather(-1, target[..., None].long())[..., 0])
 
 
-def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False):
+def value_and_grad(
+    spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0
+):
     """(loss, gradient Weights, dL/dx) through torch autograd."""
     model = build(spec, weights, dtype).train(training)
     xt = from_numpy(x, model).requires_grad_(True)
@@ -256,7 +255,8 @@ def value_and_grad(spec, weights, x, target, loss="mse", state=None, lengths=Non
         else (tuple(from_numpy(s, model) for s in state) if spec.cell == "lstm" else from_numpy(state, model))
     )
     outputs, _ = model(xt, st, lengths)
-    value = loss_fn(spec, loss, outputs, torch.from_numpy(np.asarray(target)), lengths)
+    w = torch.from_numpy(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype))
+    value = loss_fn(loss, outputs, torch.from_numpy(np.asarray(target)), w)
     value.backward()
     grads = {name.removeprefix("rnn."): p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
     return float(value), Weights({name: grads[name] for name in layout(spec)}), xt.grad.numpy().copy()
