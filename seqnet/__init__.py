@@ -7,7 +7,7 @@ same function. Importing seqnet imports no deep-learning framework.
 
 from __future__ import annotations
 
-from seqnet.build import build, weights_of
+from seqnet.build import build, predict, weights_of
 from seqnet.errors import (
     BackendError,
     BackendUnavailable,
@@ -45,6 +45,7 @@ __all__ = [
     "init_weights",
     "layout",
     "load",
+    "predict",
     "register_backend",
     "save",
     "value_and_grad",

@@ -42,3 +42,26 @@ def weights_of(model: Any) -> Weights:
         raise BackendError(f"weights_of needs a model made by seqnet.build, got {type(model).__name__}")
     impl = get_backend(name).load()
     return as_weights(model.spec, impl.weights_of(model))
+
+
+def predict(model: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[Any, Any]:
+    """Call any backend's model on NumPy inputs and get NumPy back: (outputs, state).
+
+    The same line works for every backend (demos, parity checks, a REPL); inside a framework's own
+    training code, call the model directly with that framework's tensors instead.
+    """
+    name = getattr(model, "seqnet_backend", None)
+    if name is None:
+        raise BackendError(f"predict needs a model made by seqnet.build, got {type(model).__name__}")
+    impl = get_backend(name).load()
+
+    def native(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (tuple, list)):
+            return tuple(impl.from_numpy(v, model) for v in value)
+        return impl.from_numpy(value, model)
+
+    outputs, final = model(native(x), state=native(state), lengths=native(lengths))
+    final = tuple(impl.to_numpy(s) for s in final) if isinstance(final, tuple) else impl.to_numpy(final)
+    return impl.to_numpy(outputs), final

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.build import build
-from seqnet.registry import implementation
+from seqnet.build import build, predict
 from seqnet.spec import Spec
 from seqnet.weights import as_weights, init_weights
 
@@ -104,22 +103,6 @@ def scaled_diff(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
-def run(model: Any, backend: str, x: np.ndarray, state: Any = None, lengths: np.ndarray | None = None):
-    """Call a `backend` model on NumPy inputs; returns (outputs, state) as NumPy arrays."""
-    impl = implementation(backend)
-    native_state = None
-    if state is not None:
-        native_state = (
-            tuple(impl.from_numpy(s, model) for s in state)
-            if isinstance(state, tuple)
-            else (impl.from_numpy(state, model))
-        )
-    native_lengths = None if lengths is None else impl.from_numpy(lengths, model)
-    outputs, final = model(impl.from_numpy(x, model), state=native_state, lengths=native_lengths)
-    final = tuple(impl.to_numpy(s) for s in final) if isinstance(final, tuple) else impl.to_numpy(final)
-    return impl.to_numpy(outputs), final
-
-
 def compare(
     spec: Spec,
     weights: Mapping[str, Any] | None = None,
@@ -134,7 +117,7 @@ def compare(
     if x is None:
         shape = (BATCH, STEPS, spec.input_size) if spec.batch_first else (STEPS, BATCH, spec.input_size)
         x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    results = {b: run(build(spec, b, weights, dtype), b, x, state, lengths) for b in backends}
+    results = {b: predict(build(spec, b, weights, dtype), x, state, lengths) for b in backends}
     ref_out, ref_state = results[backends[0]]
     report = {}
     for name, (out, final) in results.items():

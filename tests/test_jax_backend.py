@@ -24,7 +24,7 @@ def test_jit_and_vmap_match_numpy(case):
     spec = case.spec
     weights = init_weights(spec, seed=2, dtype="float64")
     x, state, lengths = parity.inputs(case, "float64", seed=4)
-    ref, ref_state = parity.run(seqnet.build(spec, "numpy", weights, "float64"), "numpy", x, state, lengths)
+    ref, ref_state = seqnet.predict(seqnet.build(spec, "numpy", weights, "float64"), x, state, lengths)
     model = seqnet.build(spec, "jax", weights, "float64")
     out, _ = jax.jit(model.apply)(model.params, jnp.asarray(x), state, jnp.asarray(lengths))
     assert parity.scaled_diff(out, ref) <= 1e-10

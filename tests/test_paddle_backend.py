@@ -73,7 +73,7 @@ def test_matches_paddles_own_layer(case):
         seq = seq @ weights["head.weight"].T + weights["head.bias"]
         if lengths is not None and spec.output_mode == "sequence":
             seq = seq * (mask if spec.batch_first else mask.transpose(1, 0, 2))
-    out, mine = parity.run(seqnet.build(spec, "paddle", weights, "float64"), "paddle", x, state, lengths)
+    out, mine = seqnet.predict(seqnet.build(spec, "paddle", weights, "float64"), x, state, lengths)
     assert parity.scaled_diff(out, seq) <= 1e-12
     theirs = final if isinstance(final, tuple) else (final,)
     mine = mine if isinstance(mine, tuple) else (mine,)

@@ -23,10 +23,10 @@ def test_outputs_and_state_match_numpy(backend, path, case, dtype):
     require(backend)
     weights = init_weights(case.spec, seed=11, dtype=dtype)
     x, state, lengths = parity.inputs(case, dtype, seed=3)
-    ref_out, ref_state = parity.run(seqnet.build(case.spec, "numpy", weights, dtype), "numpy", x, state, lengths)
+    ref_out, ref_state = seqnet.predict(seqnet.build(case.spec, "numpy", weights, dtype), x, state, lengths)
     options = {"fused": False} if path == "generic" else {}
     model = seqnet.build(case.spec, backend, weights, dtype, **options)
-    out, final = parity.run(model, backend, x, state, lengths)
+    out, final = seqnet.predict(model, x, state, lengths)
     tol = parity.TOLERANCE[dtype]
     assert out.shape == ref_out.shape
     assert parity.scaled_diff(out, ref_out) <= tol
@@ -42,6 +42,8 @@ def test_outputs_and_state_match_numpy(backend, path, case, dtype):
 
 def test_compare_reports_every_backend():
     spec = seqnet.Spec("gru", 3, 4, bidirectional=True)
+    for backend in seqnet.backends():
+        require(backend)  # JAX: 64-bit mode for the float64 comparison
     report = parity.compare(spec, backends=seqnet.backends(), dtype="float64")
     assert set(report) == set(seqnet.backends())
     assert all(r["outputs"] <= 1e-10 and r["state"] <= 1e-10 for r in report.values())

@@ -58,7 +58,7 @@ def test_matches_pytorchs_own_layer(case):
         if lengths is not None and spec.output_mode == "sequence":
             mask = torch.arange(parity.STEPS)[None, :] < torch.tensor(lengths)[:, None]
             seq = seq * (mask if spec.batch_first else mask.T)[..., None]
-    out, mine = parity.run(seqnet.build(spec, "torch", weights, "float64"), "torch", x, state, lengths)
+    out, mine = seqnet.predict(seqnet.build(spec, "torch", weights, "float64"), x, state, lengths)
     assert parity.scaled_diff(out, seq.detach().numpy()) <= 1e-12
     theirs = final if isinstance(final, tuple) else (final,)
     mine = mine if isinstance(mine, tuple) else (mine,)
