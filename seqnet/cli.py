@@ -23,14 +23,37 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from seqnet.demos.tasks import DEMOS
+
+    names = list(DEMOS) if args.name == "all" else [args.name]
+    for name in names:
+        options = {"backend": args.backend, "out": args.out, "seed": args.seed}
+        if args.epochs is not None:
+            options["epochs"] = args.epochs
+        print(DEMOS[name](**options), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqnet", description="One recurrent-model definition, four frameworks.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, and each backend with whether its framework is installed").set_defaults(
         run=_info
     )
+    demo = sub.add_parser("demo", help="train a classic task on any backend and write its PNG plot")
+    demo.add_argument("name", choices=["sine", "sin2cos", "classify", "series", "gradient-flow", "all"])
+    demo.add_argument("--backend", default="numpy", help="numpy (default), torch, paddle or jax")
+    demo.add_argument("--out", default=".", help="folder for the PNG (default: the current one)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--epochs", type=int, default=None, help="override the task's number of epochs")
+    demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except seqnet.SeqnetError as exc:
+        print(f"seqnet: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -259,4 +259,4 @@ def value_and_grad(
     value = loss_fn(loss, outputs, torch.from_numpy(np.asarray(target)), w)
     value.backward()
     grads = {name.removeprefix("rnn."): p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
-    return float(value), Weights({name: grads[name] for name in layout(spec)}), xt.grad.numpy().copy()
+    return float(value.detach()), Weights({name: grads[name] for name in layout(spec)}), xt.grad.numpy().copy()

@@ -1,0 +1,33 @@
+"""Matplotlib, imported when a demo draws (pip install 'seqnet[plot]'), always with the file-only Agg backend.
+
+Requirements: matplotlib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqnet.errors import SeqnetError
+
+
+def pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SeqnetError("the demos draw PNG plots with matplotlib: pip install 'seqnet[plot]'") from None
+    return plt
+
+
+def save(fig: Any, out: str | Path, name: str) -> Path:
+    """Write `fig` as out/name (creating out) and close it; returns the path."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path
