@@ -35,6 +35,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+    """Runs the harness in a fresh process, so the thread settings apply before numpy is imported."""
+    import os
+    import subprocess
+
+    from seqnet_benchmarks.timing import thread_env
+
+    threads = args.threads or os.cpu_count() or 1
+    env = dict(os.environ, **thread_env(threads), KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"))
+    command = [sys.executable, "-m", "seqnet_benchmarks.run", "--threads", str(threads), *rest]
+    return subprocess.call(command, env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqnet", description="One recurrent-model definition, four frameworks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,7 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--epochs", type=int, default=None, help="override the task's number of epochs")
     demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
+    bench = sub.add_parser(
+        "bench", help="time every backend against the frameworks' own layers and peers (see benchmarks/)"
+    )
+    bench.add_argument("--threads", type=int, default=None, help="threads for every framework (default: all cores)")
+    bench.set_defaults(run=None)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        return _bench(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.run(args)
     except seqnet.SeqnetError as exc:

@@ -123,6 +123,7 @@ class NumpyRNN:
             return np.asarray(state[0]), np.asarray(state[1])
         return np.asarray(state), None
 
+    @np.errstate(over="ignore")  # sigmoid's exp(-a) may overflow to inf, which gives the right 0
     def _run_direction(
         self, p: Params, gx: np.ndarray, h: np.ndarray, c: np.ndarray | None, mask, reverse: bool, caches
     ):

@@ -1,0 +1,143 @@
+"""JAX implementations: seqnet's backend, a hand-written jitted lax.scan, flax.linen's RNN and Keras 3's
+layers on the JAX backend (the peers, where installed).
+
+Requirements: jax; flax and keras (KERAS_BACKEND=jax) for the peers. Everything is jitted: forward is
+jit(apply); a training step is one jit of value_and_grad of the MSE plus the same Adam update in jax.numpy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+import seqnet
+
+from .workloads import Impl, inputs
+
+
+def _adam_step(loss_fn):
+    """jit: params, moments, x, y -> updated (params, moments); Adam with lr 1e-3 in jax.numpy."""
+
+    @jax.jit
+    def step(params, m, v, t, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        m = jax.tree_util.tree_map(lambda a, g: 0.9 * a + 0.1 * g, m, grads)
+        v = jax.tree_util.tree_map(lambda a, g: 0.999 * a + 0.001 * g * g, v, grads)
+        scale = 1e-3 * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        params = jax.tree_util.tree_map(lambda p, a, b: p - scale * a / (jnp.sqrt(b) + 1e-8), params, m, v)
+        return params, m, v, loss
+
+    return step
+
+
+def _impl(name, apply, params, x, y):
+    fwd = jax.jit(apply)
+    step = _adam_step(lambda p, x, y: jnp.mean((apply(p, x) - y) ** 2))
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = {"p": params, "m": zeros, "v": zeros, "t": 0}
+
+    def train():
+        state["t"] += 1
+        state["p"], state["m"], state["v"], loss = step(state["p"], state["m"], state["v"], state["t"], x, y)
+        loss.block_until_ready()
+
+    return Impl(name, "jax", lambda: fwd(params, x).block_until_ready(), train, lambda: np.asarray(fwd(params, x)))
+
+
+def hand_scan(spec, params, x):
+    """The hand-written reference: per layer and direction a lax.scan whose step does both products,
+    weights transposed and biases summed once outside the scan."""
+    hidden = spec.hidden_size
+    layer_in = jnp.swapaxes(x, 0, 1)
+    for k in range(spec.num_layers):
+        outs = []
+        for s in ("", "_reverse")[: spec.num_directions]:
+            wi, wh = params[f"weight_ih_l{k}{s}"].T, params[f"weight_hh_l{k}{s}"].T
+            bi, bh = params[f"bias_ih_l{k}{s}"], params[f"bias_hh_l{k}{s}"]
+
+            def step(carry, xt, wi=wi, wh=wh, bi=bi, bh=bh):
+                h, c = carry
+                if spec.cell == "rnn":
+                    h = jnp.tanh(xt @ wi + h @ wh + (bi + bh))
+                elif spec.cell == "lstm":
+                    i, f, g, o = jnp.split(xt @ wi + h @ wh + (bi + bh), 4, axis=-1)
+                    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+                    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+                else:
+                    gi, gh = xt @ wi + bi, h @ wh + bh
+                    r = jax.nn.sigmoid(gi[:, :hidden] + gh[:, :hidden])
+                    z = jax.nn.sigmoid(gi[:, hidden : 2 * hidden] + gh[:, hidden : 2 * hidden])
+                    n = jnp.tanh(gi[:, 2 * hidden :] + r * gh[:, 2 * hidden :])
+                    h = (1 - z) * n + z * h
+                return (h, c), h
+
+            zeros = jnp.zeros((x.shape[0], hidden), x.dtype)
+            _, ys = lax.scan(step, (zeros, zeros), layer_in, reverse=bool(s))
+            outs.append(ys)
+        layer_in = jnp.concatenate(outs, axis=-1)
+    return jnp.swapaxes(layer_in, 0, 1)
+
+
+def _flax(spec, x, y):
+    import flax.linen as nn
+
+    cell = {"rnn": nn.SimpleCell, "lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}[spec.cell]
+
+    class Stack(nn.Module):
+        @nn.compact
+        def __call__(self, h):
+            for _ in range(spec.num_layers):
+                if spec.bidirectional:
+                    h = nn.Bidirectional(nn.RNN(cell(spec.hidden_size)), nn.RNN(cell(spec.hidden_size)))(h)
+                else:
+                    h = nn.RNN(cell(spec.hidden_size))(h)
+            return h
+
+    module = Stack()
+    params = module.init(jax.random.PRNGKey(0), x)
+    return _impl("flax-linen", module.apply, params, x, y)
+
+
+def _keras(spec, x, y):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return None
+    layer_cls = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[spec.cell]
+    stack = []
+    for _ in range(spec.num_layers):
+        layer = layer_cls(spec.hidden_size, return_sequences=True)
+        stack.append(keras.layers.Bidirectional(layer) if spec.bidirectional else layer)
+    model = keras.Sequential([keras.Input(shape=x.shape[1:]), *stack])
+    trainable = [v.value for v in model.trainable_variables]
+    fixed = [v.value for v in model.non_trainable_variables]
+
+    def apply(params, xs):
+        return model.stateless_call(params, fixed, xs)[0]
+
+    return _impl("keras3-jax", apply, trainable, x, y)
+
+
+def implementations(spec, size, threads):
+    weights = seqnet.init_weights(spec)
+    x_np, y_np = inputs(spec, size)
+    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
+    model = seqnet.build(spec, "jax", weights)
+    impls = [
+        _impl("seqnet-jax", lambda p, xs: model.apply(p, xs)[0], model.params, x, y),
+        _impl("jax-hand-scan", lambda p, xs: hand_scan(spec, p, xs), model.params, x, y),
+    ]
+    for peer in (_flax, _keras):
+        try:
+            made = peer(spec, x, y)
+        except ImportError:
+            continue
+        if made is not None:
+            made.output = None  # their own weights: no same-results check
+            impls.append(made)
+    return impls

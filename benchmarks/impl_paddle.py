@@ -1,0 +1,51 @@
+"""PaddlePaddle implementations: seqnet's backend (fused and generic) and paddle.nn layers used directly.
+
+Requirements: paddlepaddle. Forward runs in eval mode under paddle.no_grad(); a training step is forward
+in train mode, MSE, backward and a paddle.optimizer.Adam step, the same for every implementation here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from seqnet_backends.paddle.model import paddle
+
+import seqnet
+
+from .workloads import Impl, inputs
+
+
+def implementations(spec, size, threads):
+    paddle.base.core.set_num_threads(threads)
+    weights = seqnet.init_weights(spec)
+    x_np, y_np = inputs(spec, size)
+    x, y = paddle.to_tensor(x_np), paddle.to_tensor(y_np)
+    cls = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}[spec.cell]
+    native = cls(spec.input_size, spec.hidden_size, spec.num_layers,
+                 direction="bidirect" if spec.bidirectional else "forward")  # fmt: skip
+    native.set_state_dict({k: paddle.to_tensor(np.asarray(v)) for k, v in weights.items()})
+    models = {
+        "seqnet-paddle": seqnet.build(spec, "paddle", weights),
+        "paddle-nn": native,
+        "seqnet-paddle-generic": seqnet.build(spec, "paddle", weights, fused=False),
+    }
+    impls = []
+    for name, model in models.items():
+        opt = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+
+        def forward(model=model):
+            model.eval()
+            with paddle.no_grad():
+                out = model(x)[0]
+            out.numpy()  # wait for the result
+            return out
+
+        def train(model=model, opt=opt):
+            model.train()
+            loss = paddle.mean((model(x)[0] - y) ** 2)
+            loss.backward()
+            opt.step()
+            opt.clear_grad()
+            float(loss)
+
+        impls.append(Impl(name, "paddle", forward, train, lambda f=forward: f().numpy()))
+    return impls

@@ -1,0 +1,164 @@
+"""Writes a harness run as JSON, a markdown table with the headline ratios, and PNG plots.
+
+Requirements: numpy; matplotlib for the plots (skipped with a note if missing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RATIOS = [
+    # (label, numerator impl, denominator impls (the fastest of them), goal: ratio at most)
+    ("seqnet-torch / torch nn layer", "seqnet-torch", ("torch-nn",), 1.03),
+    ("seqnet-paddle / paddle nn layer", "seqnet-paddle", ("paddle-nn",), 1.03),
+    ("torch generic path / fused", "seqnet-torch-generic", ("seqnet-torch",), 1.5),
+    ("paddle generic path / fused", "seqnet-paddle-generic", ("seqnet-paddle",), 1.5),
+    ("seqnet-jax / fastest JAX peer (flax, keras)", "seqnet-jax", ("flax-linen", "keras3-jax"), 1.0),
+    ("seqnet-jax / hand-written lax.scan", "seqnet-jax", ("jax-hand-scan",), None),
+    ("seqnet-numpy / textbook batched loop", "seqnet-numpy", ("numpy-textbook-loop",), 1.0),
+    ("per-sample loop / seqnet-numpy", "numpy-per-sample-loop", ("seqnet-numpy",), None),
+]
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    by_key: dict[tuple, dict[str, dict]] = {}
+    for row in rows:
+        by_key.setdefault((row["size"], row["cell"]), {})[row["impl"]] = row
+    out = []
+    for (size, cell), impls in by_key.items():
+        for label, num, dens, goal in RATIOS:
+            present = [impls[d] for d in dens if d in impls]
+            if num not in impls or not present:
+                continue
+            entry = {"size": size, "cell": cell, "ratio": label, "goal": goal}
+            for phase in ("forward", "train"):
+                top = impls[num].get(f"{phase}_ms")
+                bottoms = [p.get(f"{phase}_ms") for p in present if p.get(f"{phase}_ms")]
+                entry[phase] = top / min(bottoms) if top and bottoms else None
+            out.append(entry)
+    return out
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"# seqnet benchmark: {result['label']}{' (quick)' if result['quick'] else ''}",
+        "",
+        f"Machine: {result['machine'].get('cpu', result['machine']['processor'])}, "
+        f"{result['machine']['cpu_count']} cores; {result['threads']} threads for every framework "
+        f"({', '.join(f'{k}={v}' for k, v in result['thread_settings'].items() if v)}). "
+        f"Started {result['started']}, {result['seconds']:.0f} s; load average {result['load_start']:.2f} at the "
+        f"start, {result['load_end']:.2f} at the end.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v) + ".",
+        "",
+        "float32. Each figure is the median over repeated runs after warm-up (IQR beside it), implementations of "
+        "one framework timed interleaved. FLOP/s count the matrix products (2·B·T·(I+H)·G·H per layer and "
+        "direction) against the best measured float32 GEMM: "
+        + ", ".join(f"{g} {v:.0f} GFLOP/s" for g, v in result["gemm_gflops"].items())
+        + ".",
+        "",
+        "## Ratios (time of the first over the second; below 1 is faster)",
+        "",
+        "| size | cell | ratio | forward | train step | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in ratios(result["rows"]):
+        goal = "-" if r["goal"] is None else f"<= {r['goal']}"
+        lines.append(
+            f"| {r['size']} | {r['cell']} | {r['ratio']} | {_fmt(r['forward'])} | {_fmt(r['train'])} | {goal} |"
+        )
+    lines += [
+        "",
+        "## Every measurement",
+        "",
+        "| size | cell | implementation | forward ms (IQR) | train step ms (IQR) | forward GFLOP/s | of peak | max diff vs seqnet | load after |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rows"]:
+        diff = "-" if row["max_diff"] is None else f"{row['max_diff']:.1e}"
+        train = "-" if row["train_ms"] is None else f"{row['train_ms']:.2f} ({row['train_iqr_ms']:.2f})"
+        lines.append(
+            f"| {row['size']} | {row['cell']} | {row['impl']} | {row['forward_ms']:.2f} ({row['forward_iqr_ms']:.2f}) "
+            f"| {train} | {row['forward_gflops']:.1f} | {row['fraction_of_peak']:.0%} | {diff} "
+            f"| {row['load_after']:.2f} |"
+        )
+    lines += [
+        "",
+        "## Scaling (seqnet backends, LSTM I 32 H 64, forward)",
+        "",
+        "| backend | B | T | forward ms | µs per step | peak MiB (NumPy, tracemalloc) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["scaling"]:
+        lines.append(
+            f"| {row['group']} | {row['batch']} | {row['steps']} | {row['forward_ms']:.2f} | {row['us_per_step']:.1f} "
+            f"| {_fmt(row['peak_mib'], 1)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plots(result: dict[str, Any], out: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    label = result["label"]
+    rows = result["rows"]
+    configs = sorted({(r["size"], r["cell"]) for r in rows}, key=lambda k: ("SML".index(k[0]), k[1]))
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 0.35 * len(impls) * len(configs) / 2 + 3))
+    for ax, phase in zip(axes, ("forward", "train")):
+        labels, values = [], []
+        for size, cell in configs:
+            for impl in impls:
+                row = next((r for r in rows if (r["size"], r["cell"], r["impl"]) == (size, cell, impl)), None)
+                if row and row.get(f"{phase}_ms"):
+                    labels.append(f"{size} {cell} {impl}")
+                    values.append(row[f"{phase}_ms"])
+        ax.barh(range(len(values)), values, color=[_color(lbl.split()[-1]) for lbl in labels])
+        ax.set_yticks(range(len(values)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{phase} time, ms (log)")
+        ax.set_title(f"{phase} ({label}, {result['threads']} threads)")
+    fig.tight_layout()
+    names = [f"{label}-time.png"]
+    fig.savefig(out / names[0], dpi=100)
+    plt.close(fig)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for group in dict.fromkeys(r["group"] for r in result["scaling"]):
+        for ax, axis in ((a, "steps"), (b, "batch")):
+            pts = [r for r in result["scaling"] if r["group"] == group and r["axis"] == axis]
+            ax.loglog([p[axis] for p in pts], [p["forward_ms"] for p in pts], "o-", label=f"seqnet-{group}")
+    a.set(xlabel="T (steps), batch 32", ylabel="forward ms", title="time against T: linear")
+    b.set(xlabel="batch, T 100", ylabel="forward ms", title="time against batch")
+    a.legend()
+    fig.tight_layout()
+    names.append(f"{label}-scaling.png")
+    fig.savefig(out / names[1], dpi=100)
+    plt.close(fig)
+    return names
+
+
+def _color(impl: str) -> str:
+    for key, color in (("numpy", "tab:blue"), ("torch", "tab:red"), ("paddle", "tab:green"), ("jax", "tab:purple"),
+                       ("flax", "tab:pink"), ("keras", "tab:brown")):  # fmt: skip
+        if key in impl:
+            return color
+    return "tab:gray"
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    result["ratios"] = ratios(result["rows"])
+    result["plots"] = plots(result, out)
+    (out / f"{result['label']}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{result['label']}.md").write_text(markdown(result))

@@ -1,0 +1,53 @@
+"""The `seqnet` command and the demos (few epochs: they must run and write real PNGs, on every backend)."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import require
+
+import seqnet
+from seqnet.cli import main
+from seqnet.demos.tasks import DEMOS
+
+pytest.importorskip("matplotlib", reason="the demos draw with matplotlib: pip install 'seqnet[plot]'")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_info_lists_every_backend(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"seqnet {seqnet.__version__}" in out
+    for name in ("numpy", "torch", "paddle", "jax"):
+        assert name in out
+
+
+@pytest.mark.parametrize("name", list(DEMOS))
+def test_each_demo_runs_on_numpy(tmp_path, name):
+    result = DEMOS[name](backend="numpy", out=tmp_path, epochs=2)
+    assert result.png.read_bytes()[:8] == PNG and result.png.parent == tmp_path
+    assert result.loss == result.loss  # not NaN
+
+
+@pytest.mark.parametrize("backend", ["torch", "paddle", "jax"])
+def test_a_demo_runs_on_each_framework(tmp_path, backend):
+    require(backend)
+    result = DEMOS["classify"](backend=backend, out=tmp_path, epochs=1)
+    assert result.png.exists() and result.backend == backend
+
+
+def test_demo_command_writes_into_the_current_folder(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "seqnet.cli", "demo", "sin2cos", "--epochs", "1"], cwd=tmp_path, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    assert "sin2cos on numpy" in out.stdout
+    assert (tmp_path / "sin2cos.png").read_bytes()[:8] == PNG
+
+
+def test_demo_command_reports_a_missing_backend_cleanly(capsys):
+    seqnet.register_backend(
+        seqnet.Backend("nothere", "x", requires=("no_such_module_q",), install="nothing"), replace=True
+    )
+    assert main(["demo", "sine", "--backend", "nothere", "--epochs", "1"]) == 2
+    assert "needs no_such_module_q" in capsys.readouterr().err
