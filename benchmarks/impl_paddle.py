@@ -6,6 +6,8 @@ in train mode, MSE, backward and a paddle.optimizer.Adam step, the same for ever
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from seqnet_backends.paddle.model import paddle
 
@@ -22,7 +24,9 @@ def implementations(spec, size, threads):
     cls = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}[spec.cell]
     native = cls(spec.input_size, spec.hidden_size, spec.num_layers,
                  direction="bidirect" if spec.bidirectional else "forward")  # fmt: skip
-    native.set_state_dict({k: paddle.to_tensor(np.asarray(v)) for k, v in weights.items()})
+    with warnings.catch_warnings():  # the cell-level names (0.cell.weight_ih) alias the flat ones set here
+        warnings.simplefilter("ignore", UserWarning)
+        native.set_state_dict({k: paddle.to_tensor(np.asarray(v)) for k, v in weights.items()})
     models = {
         "seqnet-paddle": seqnet.build(spec, "paddle", weights),
         "paddle-nn": native,

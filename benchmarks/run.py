@@ -1,11 +1,13 @@
-"""The benchmark harness: `python -m seqnet_benchmarks.run [--quick]` (or `seqnet bench`).
+"""The benchmark harness: `seqnet bench [--quick]` (or `python -m seqnet_benchmarks.run`).
 
 Requirements: numpy; each framework that is installed is measured, the others are skipped.
 
-Threads: `seqnet bench` starts this module in a fresh process with OMP/MKL/OpenBLAS thread variables and
-XLA's intra-op threads set to --threads (default: the machine's cores) before numpy or any framework is
-imported, and calls torch.set_num_threads / Paddle's set_num_threads with the same number. The load
-average is recorded before and after every measurement, so a disturbed run is visible.
+Processes: each framework is measured in a fresh process of its own (`--worker GROUP`), started with
+OMP/MKL/OpenBLAS thread variables and XLA's intra-op threads set to --threads (default: the machine's
+cores), and torch.set_num_threads / Paddle's set_num_threads called with the same number. One process per
+framework because frameworks disturb each other's thread pools: paddle.nn.LSTM's forward at size M took
+380 ms after JAX had run in the same process and 85-100 ms in a process of its own (2 cores, measured).
+The load average is recorded before and after every measurement, so a disturbed run is visible.
 
 Method: for each size and cell, a framework's implementations are timed interleaved (one call of each in
 turn, repeated) after warm-up; each figure is the median with its interquartile range. Outputs of
@@ -17,8 +19,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from importlib import metadata
@@ -29,7 +34,7 @@ import numpy as np
 
 import seqnet
 
-from .timing import load_average, machine
+from .timing import interleaved, load_average, machine, thread_env
 from .workloads import CELLS, SIZES, flops, spec_for
 
 GROUPS = {"numpy": "numpy", "torch": "torch", "paddle": "paddle", "jax": "jax"}
@@ -38,32 +43,6 @@ DISTS = ("numpy", "torch", "paddlepaddle", "jax", "jaxlib", "flax", "keras")
 
 def _available(group: str) -> bool:
     return importlib.util.find_spec(group) is not None
-
-
-def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_rounds: int = 25,
-                budget_s: float = 4.0) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Median and IQR (ms) of each fn, timed in turns: round r calls every fn once."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget_s):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-        rounds += 1
-    out = {}
-    for name, ts in times.items():
-        ts.sort()
-        out[name] = {
-            "median_ms": 1e3 * float(np.median(ts)),
-            "iqr_ms": 1e3 * (ts[(3 * len(ts)) // 4] - ts[len(ts) // 4]),
-            "repeats": len(ts),
-        }
-    return out
 
 
 def gemm_peak(group: str, n: int = 1024) -> float:
@@ -92,15 +71,14 @@ def gemm_peak(group: str, n: int = 1024) -> float:
     return 2 * n**3 / (stats["median_ms"] / 1e3) / 1e9
 
 
-def bench_config(group: str, cell: str, size: str, threads: int, train: bool, budget: float) -> list[dict]:
+def forward_rows(group: str, cell: str, size: str, threads: int, budget: float) -> tuple[list[dict], list]:
+    """Forward time of every implementation of `group` at one size and cell: (rows, the implementations)."""
     spec = spec_for(cell, size)
     module = importlib.import_module(f"{__package__}.impl_{group}")
     impls = module.implementations(spec, size, threads)
     ref = impls[0].output() if impls[0].output else None
     load_before = load_average()
     forward = interleaved({i.name: i.forward for i in impls}, budget_s=budget)
-    trains = {i.name: i.train_step for i in impls if i.train_step is not None}
-    trained = interleaved(trains, budget_s=budget) if (train and trains) else {}
     load_after = load_average()
     work = flops(spec, SIZES[size]["batch"], SIZES[size]["steps"])
     rows = []
@@ -112,40 +90,49 @@ def bench_config(group: str, cell: str, size: str, threads: int, train: bool, bu
         rows.append({
             "size": size, "cell": cell, "group": group, "impl": impl.name, "note": impl.note,
             "forward_ms": fwd["median_ms"], "forward_iqr_ms": fwd["iqr_ms"], "forward_repeats": fwd["repeats"],
-            "train_ms": trained.get(impl.name, {}).get("median_ms"),
-            "train_iqr_ms": trained.get(impl.name, {}).get("iqr_ms"),
-            "forward_gflops": work / (fwd["median_ms"] / 1e3) / 1e9,
+            "train_ms": None, "train_iqr_ms": None, "forward_gflops": work / (fwd["median_ms"] / 1e3) / 1e9,
             "max_diff": diff, "load_before": load_before, "load_after": load_after,
         })  # fmt: skip
-    return rows
+    return rows, impls
 
 
-def scaling(groups: list[str], steps_list: list[int], batches: list[int], threads: int, budget: float) -> list[dict]:
-    """Forward time of each seqnet backend against T (B 32) and against B (T 100), LSTM, I 32, H 64;
+def add_train_times(rows: list[dict], impls: list, budget: float) -> None:
+    """Time the training steps of `impls` (interleaved) into their rows."""
+    trains = {i.name: i.train_step for i in impls if i.train_step is not None}
+    if not trains:
+        return
+    trained = interleaved(trains, budget_s=budget)
+    load = load_average()
+    for row in rows:
+        if row["impl"] in trained:
+            row["train_ms"] = trained[row["impl"]]["median_ms"]
+            row["train_iqr_ms"] = trained[row["impl"]]["iqr_ms"]
+            row["load_after_train"] = load
+
+
+def scaling(group: str, steps_list: list[int], batches: list[int], budget: float) -> list[dict]:
+    """Forward time of seqnet's `group` backend against T (B 32) and against B (T 100), LSTM, I 32, H 64;
     peak memory where the framework reports it (NumPy, through tracemalloc)."""
     rows = []
     spec = seqnet.Spec("lstm", 32, 64)
-    weights = seqnet.init_weights(spec)
-    for group in groups:
-        model = seqnet.build(spec, group, weights)
-        for axis, values in (("steps", steps_list), ("batch", batches)):
-            for value in values:
-                batch, steps = (32, value) if axis == "steps" else (value, 100)
-                x = np.random.default_rng(0).standard_normal((batch, steps, 32)).astype(np.float32)
-                native = _native(group, model, x)
-                run = _forward_fn(group, model, native)
-                stats = interleaved({"f": run}, warmup=1, min_rounds=3, max_rounds=10, budget_s=budget)["f"]
-                peak = None
-                if group == "numpy":
-                    tracemalloc.start()
-                    run()
-                    peak = tracemalloc.get_traced_memory()[1] / 2**20
-                    tracemalloc.stop()
-                rows.append({
-                    "group": group, "axis": axis, "batch": batch, "steps": steps, "forward_ms": stats["median_ms"],
-                    "forward_iqr_ms": stats["iqr_ms"], "us_per_step": 1e3 * stats["median_ms"] / steps,
-                    "peak_mib": peak, "load": load_average(),
-                })  # fmt: skip
+    model = seqnet.build(spec, group, seqnet.init_weights(spec))
+    for axis, values in (("steps", steps_list), ("batch", batches)):
+        for value in values:
+            batch, steps = (32, value) if axis == "steps" else (value, 100)
+            x = np.random.default_rng(0).standard_normal((batch, steps, 32)).astype(np.float32)
+            run = _forward_fn(group, model, _native(group, model, x))
+            stats = interleaved({"f": run}, warmup=1, min_rounds=3, max_rounds=10, budget_s=budget)["f"]
+            peak = None
+            if group == "numpy":
+                tracemalloc.start()
+                run()
+                peak = tracemalloc.get_traced_memory()[1] / 2**20
+                tracemalloc.stop()
+            rows.append({
+                "group": group, "axis": axis, "batch": batch, "steps": steps, "forward_ms": stats["median_ms"],
+                "forward_iqr_ms": stats["iqr_ms"], "us_per_step": 1e3 * stats["median_ms"] / steps,
+                "peak_mib": peak, "load": load_average(),
+            })  # fmt: skip
     return rows
 
 
@@ -178,45 +165,94 @@ def _forward_fn(group: str, model: Any, x: Any):
     return lambda: model(x)
 
 
+def _plan(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    return {
+        "sizes": args.sizes.split(",") if args.sizes else (["S", "M"] if quick else list(SIZES)),
+        "cells": args.cells.split(",") if args.cells else (["lstm"] if quick else list(CELLS)),
+        "budget": 1.0 if quick else 3.0,
+        "steps": [int(v) for v in args.scaling_steps.split(",")] if args.scaling_steps else (
+            [100, 1000, 3000] if quick else [100, 300, 1000, 3000, 10000]),
+        "batches": [int(v) for v in args.scaling_batches.split(",")] if args.scaling_batches else (
+            [8, 64] if quick else [1, 8, 32, 128, 512]),
+    }  # fmt: skip
+
+
+def worker(group: str, plan: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Everything measured for one framework, in this process: GEMM peak, every size and cell, scaling.
+
+    Every forward is timed before any training step: with 2 threads, one paddle.optimizer.Adam step made
+    every later paddle.nn.LSTM forward in the process about 4x slower (M: 90 ms before, 390 ms after;
+    not with SGD, not with 1 thread), so training first would distort Paddle's forward figures.
+    """
+    gemm = gemm_peak(group)
+    print(f"  {group}: GEMM {gemm:.1f} GFLOP/s", flush=True)
+    configs = [(size, cell) for size in plan["sizes"] for cell in plan["cells"]]
+    measured = []
+    for size, cell in configs:
+        rows, impls = forward_rows(group, cell, size, threads, plan["budget"])
+        measured.append((rows, impls))
+        for row in rows:
+            print(f"  {size} {cell:4s} {row['impl']:24s} forward {row['forward_ms']:8.2f} ms"
+                  f"  load {row['load_after']:.2f}", flush=True)  # fmt: skip
+    scaling_budget = 0.5 if plan["budget"] < 2 else 2.0
+    scaled = scaling(group, plan["steps"], plan["batches"], scaling_budget)
+    for rows, impls in measured:
+        add_train_times(rows, impls, plan["budget"])
+        for row in rows:
+            if row["train_ms"] is not None:
+                print(f"  {row['size']} {row['cell']:4s} {row['impl']:24s} train step {row['train_ms']:8.2f} ms"
+                      f"  load {row['load_after_train']:.2f}", flush=True)  # fmt: skip
+    return {"gemm": gemm, "rows": [row for rows, _ in measured for row in rows], "scaling": scaled}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqnet bench")
     parser.add_argument("--quick", action="store_true", help="sizes S and M, LSTM only, short scaling (~1 minute)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
-    parser.add_argument("--out", default="benchmarks/results", help="folder for results.json, results.md, PNGs")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every framework")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for <label>.json, .md and PNGs")
     parser.add_argument("--groups", default="numpy,torch,paddle,jax", help="frameworks to measure")
     parser.add_argument("--sizes", default=None, help="comma-separated subset of S,M,L")
     parser.add_argument("--cells", default=None, help="comma-separated subset of rnn,lstm,gru")
+    parser.add_argument("--scaling-steps", default=None, help="comma-separated T values of the scaling run")
+    parser.add_argument("--scaling-batches", default=None, help="comma-separated batch sizes of the scaling run")
     parser.add_argument("--label", default="cpu", help="name of this run's results (e.g. cpu, gpu-h100)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: measure one framework
+    parser.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    plan = _plan(args)
+    if args.worker:
+        result = worker(args.worker, plan, args.threads)
+        Path(args.worker_out).write_text(json.dumps(result))
+        return 0
     groups = [g for g in args.groups.split(",") if _available(g)]
-    sizes = args.sizes.split(",") if args.sizes else (["S", "M"] if args.quick else list(SIZES))
-    cells = args.cells.split(",") if args.cells else (["lstm"] if args.quick else list(CELLS))
-    budget = 1.0 if args.quick else 3.0
     started = time.time()
+    env = dict(os.environ, **thread_env(args.threads))
+    env.setdefault("KERAS_BACKEND", "jax")
     result: dict[str, Any] = {
         "label": args.label, "quick": args.quick, "threads": args.threads, "machine": machine(),
         "versions": {d: _version(d) for d in DISTS}, "seqnet": seqnet.__version__,
-        "thread_settings": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")},
+        "thread_settings": {k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")},
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": load_average(),
+        "gemm_gflops": {}, "rows": [], "scaling": [],
     }  # fmt: skip
-    print(f"seqnet bench: {', '.join(groups)}; sizes {sizes}; cells {cells}; {args.threads} threads", flush=True)
-    result["gemm_gflops"] = {g: gemm_peak(g) for g in groups}
-    print("GEMM GFLOP/s:", {g: round(v, 1) for g, v in result["gemm_gflops"].items()}, flush=True)
+    print(f"seqnet bench: {', '.join(groups)}; sizes {plan['sizes']}; cells {plan['cells']}; "
+          f"{args.threads} threads; one process per framework", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for group in groups:
+            part = Path(tmp) / f"{group}.json"
+            command = [sys.executable, "-m", "seqnet_benchmarks.run", *(argv if argv is not None else sys.argv[1:]),
+                       "--threads", str(args.threads), "--worker", group, "--worker-out", str(part)]  # fmt: skip
+            if subprocess.call(command, env=env) != 0:
+                print(f"seqnet bench: the {group} worker failed", file=sys.stderr)
+                return 1
+            measured = json.loads(part.read_text())
+            result["gemm_gflops"][group] = measured["gemm"]
+            result["rows"] += measured["rows"]
+            result["scaling"] += measured["scaling"]
     peak = max(result["gemm_gflops"].values())
-    rows = []
-    for size in sizes:
-        for cell in cells:
-            for group in groups:
-                for row in bench_config(group, cell, size, args.threads, True, budget):
-                    row["fraction_of_peak"] = row["forward_gflops"] / peak
-                    rows.append(row)
-                    train = f"{row['train_ms']:.1f}" if row["train_ms"] else "-"
-                    print(f"  {size} {cell:4s} {row['impl']:24s} fwd {row['forward_ms']:8.2f} ms  train {train:>8s} ms"
-                          f"  load {row['load_after']:.2f}", flush=True)  # fmt: skip
-    result["rows"] = rows
-    steps_list = [100, 1000, 3000] if args.quick else [100, 300, 1000, 3000, 10000]
-    batches = [8, 64] if args.quick else [1, 8, 32, 128, 512]
-    result["scaling"] = scaling(groups, steps_list, batches, args.threads, 0.5 if args.quick else 2.0)
+    for row in result["rows"]:
+        row["fraction_of_peak"] = row["forward_gflops"] / peak
     result["load_end"] = load_average()
     result["seconds"] = time.time() - started
     out = Path(args.out)

@@ -1,18 +1,18 @@
 """Timing, threads and machine facts for the benchmark harness.
 
-Requirements: standard library and numpy. `pin_threads` must run before numpy (or any framework) is
-imported to take full effect: `seqnet bench` therefore runs the harness in a fresh process with the
-thread variables set (see run.py).
+Requirements: standard library and numpy. `thread_env` takes effect only in a process started with it,
+before numpy or any framework is imported: `seqnet bench` therefore measures each framework in a fresh
+process started with those variables (see run.py).
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
-from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -30,26 +30,30 @@ def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
-def measure(fn: Callable[[], Any], warmup: int = 2, min_repeats: int = 5, max_repeats: int = 30,
-            budget_s: float = 1.5) -> dict[str, float]:  # fmt: skip
-    """Median and spread of fn()'s wall time after `warmup` calls: repeats until `budget_s` is spent
-    (at least min_repeats, at most max_repeats). fn must block until its work is done."""
+def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_rounds: int = 25,
+                budget_s: float = 4.0) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Median and IQR (ms) of each fn, timed in turns: round r calls every fn once."""
     for _ in range(warmup):
-        fn()
-    times: list[float] = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
-    while len(times) < min_repeats or (len(times) < max_repeats and time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    q1, q3 = times[len(times) // 4], times[(3 * len(times)) // 4]
-    return {
-        "median_ms": 1e3 * statistics.median(times),
-        "min_ms": 1e3 * times[0],
-        "iqr_ms": 1e3 * (q3 - q1),
-        "repeats": len(times),
-    }
+    rounds = 0
+    while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget_s):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        rounds += 1
+    out = {}
+    for name, ts in times.items():
+        ts.sort()
+        out[name] = {
+            "median_ms": 1e3 * float(np.median(ts)),
+            "iqr_ms": 1e3 * (ts[(3 * len(ts)) // 4] - ts[len(ts) // 4]),
+            "repeats": len(ts),
+        }
+    return out
 
 
 def machine() -> dict[str, Any]:

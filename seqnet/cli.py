@@ -36,16 +36,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
-    """Runs the harness in a fresh process, so the thread settings apply before numpy is imported."""
-    import os
-    import subprocess
+    """The benchmark harness (benchmarks/run.py): it measures each framework in a process of its own, with
+    every thread pool set to --threads before the framework is imported."""
+    from seqnet_benchmarks.run import main as bench_main
 
-    from seqnet_benchmarks.timing import thread_env
-
-    threads = args.threads or os.cpu_count() or 1
-    env = dict(os.environ, **thread_env(threads), KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"))
-    command = [sys.executable, "-m", "seqnet_benchmarks.run", "--threads", str(threads), *rest]
-    return subprocess.call(command, env=env)
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    return bench_main([*threads, *rest])
 
 
 def main(argv: list[str] | None = None) -> int:
