@@ -2,7 +2,8 @@
 layers on the JAX backend (the peers, where installed).
 
 Requirements: jax; flax and keras (KERAS_BACKEND=jax) for the peers. Everything is jitted: forward is
-jit(apply); a training step is one jit of value_and_grad of the MSE plus the same Adam update in jax.numpy.
+jit(apply); a training step is one jit of value_and_grad of the MSE plus an SGD-with-momentum update in
+jax.numpy.
 """
 
 from __future__ import annotations
@@ -19,30 +20,26 @@ import seqnet
 from .workloads import Impl, inputs
 
 
-def _adam_step(loss_fn):
-    """jit: params, moments, x, y -> updated (params, moments); Adam with lr 1e-3 in jax.numpy."""
+def _sgd_step(loss_fn):
+    """jit: params, momentum buffers, x, y -> updated (params, buffers, loss); SGD, lr 1e-3, momentum 0.9."""
 
     @jax.jit
-    def step(params, m, v, t, x, y):
+    def step(params, buf, x, y):
         loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        m = jax.tree_util.tree_map(lambda a, g: 0.9 * a + 0.1 * g, m, grads)
-        v = jax.tree_util.tree_map(lambda a, g: 0.999 * a + 0.001 * g * g, v, grads)
-        scale = 1e-3 * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
-        params = jax.tree_util.tree_map(lambda p, a, b: p - scale * a / (jnp.sqrt(b) + 1e-8), params, m, v)
-        return params, m, v, loss
+        buf = jax.tree_util.tree_map(lambda b, g: 0.9 * b + g, buf, grads)
+        params = jax.tree_util.tree_map(lambda p, b: p - 1e-3 * b, params, buf)
+        return params, buf, loss
 
     return step
 
 
 def _impl(name, apply, params, x, y):
     fwd = jax.jit(apply)
-    step = _adam_step(lambda p, x, y: jnp.mean((apply(p, x) - y) ** 2))
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = {"p": params, "m": zeros, "v": zeros, "t": 0}
+    step = _sgd_step(lambda p, x, y: jnp.mean((apply(p, x) - y) ** 2))
+    state = {"p": params, "buf": jax.tree_util.tree_map(jnp.zeros_like, params)}
 
     def train():
-        state["t"] += 1
-        state["p"], state["m"], state["v"], loss = step(state["p"], state["m"], state["v"], state["t"], x, y)
+        state["p"], state["buf"], loss = step(state["p"], state["buf"], x, y)
         loss.block_until_ready()
 
     return Impl(name, "jax", lambda: fwd(params, x).block_until_ready(), train, lambda: np.asarray(fwd(params, x)))

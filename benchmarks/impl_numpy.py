@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import seqnet
-from seqnet.training import Adam, value_and_grad
+from seqnet.training import SGD, value_and_grad
 
 from .workloads import Impl, inputs
 
@@ -76,7 +76,7 @@ def implementations(spec, size, threads):
     weights = seqnet.init_weights(spec)
     x, y = inputs(spec, size)
     model = seqnet.build(spec, "numpy", weights)
-    opt = Adam(lr=1e-3)
+    opt = SGD(lr=1e-3, momentum=0.9)
     state = {"w": dict(weights)}
 
     def train():

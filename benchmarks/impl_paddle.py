@@ -1,7 +1,9 @@
 """PaddlePaddle implementations: seqnet's backend (fused and generic) and paddle.nn layers used directly.
 
 Requirements: paddlepaddle. Forward runs in eval mode under paddle.no_grad(); a training step is forward
-in train mode, MSE, backward and a paddle.optimizer.Adam step, the same for every implementation here.
+in train mode, MSE, backward and a paddle.optimizer.Momentum step (SGD, lr 1e-3, momentum 0.9), the same for
+every implementation here. Not Adam: on 2 threads one paddle.optimizer.Adam step made every later Paddle
+LSTM forward in the process about 4x slower (Paddle 3.3.1; run.py's worker).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def implementations(spec, size, threads):
     }
     impls = []
     for name, model in models.items():
-        opt = paddle.optimizer.Adam(learning_rate=1e-3, parameters=model.parameters())
+        opt = paddle.optimizer.Momentum(learning_rate=1e-3, momentum=0.9, parameters=model.parameters())
 
         def forward(model=model):
             model.eval()

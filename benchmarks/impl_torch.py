@@ -1,7 +1,7 @@
 """PyTorch implementations: seqnet's backend (fused and generic paths) and nn.RNN/LSTM/GRU used directly.
 
 Requirements: torch. Forward runs under torch.no_grad(); a training step is forward, MSE, backward and a
-torch.optim.Adam step, the same for every implementation here.
+torch.optim.SGD step (lr 1e-3, momentum 0.9), the same for every implementation here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def implementations(spec, size, threads):
     }
     impls = []
     for name, model in models.items():
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
         def forward(model=model):
             with torch.no_grad():

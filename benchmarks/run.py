@@ -181,9 +181,10 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
 def worker(group: str, plan: dict[str, Any], threads: int) -> dict[str, Any]:
     """Everything measured for one framework, in this process: GEMM peak, every size and cell, scaling.
 
-    Every forward is timed before any training step: with 2 threads, one paddle.optimizer.Adam step made
-    every later paddle.nn.LSTM forward in the process about 4x slower (M: 90 ms before, 390 ms after;
-    not with SGD, not with 1 thread), so training first would distort Paddle's forward figures.
+    Every forward is timed before any training step, so that no optimizer's side effects reach the forward
+    figures: with 2 threads, one paddle.optimizer.Adam step made every later paddle.nn.LSTM forward in the
+    process about 4x slower (M: 90 ms before, 390 ms after; not after SGD or Momentum, not with 1 thread).
+    The training steps use SGD with momentum in every framework for the same reason.
     """
     gemm = gemm_peak(group)
     print(f"  {group}: GEMM {gemm:.1f} GFLOP/s", flush=True)

@@ -11,7 +11,7 @@ from typing import Any
 from seqnet.errors import BackendError, SpecError
 from seqnet.registry import get_backend
 from seqnet.spec import Spec
-from seqnet.weights import Weights, as_weights, check_dtype, init_weights
+from seqnet.weights import DTYPES, Weights, as_weights, check_dtype, init_weights
 
 
 def build(
@@ -24,19 +24,23 @@ def build(
     """The backend's native model of `spec` computing with `weights` (fresh `init_weights(spec)` if None).
 
     Every model is called the same way: `outputs, state = model(x, state=None, lengths=None)`.
-    Options are the backend's (torch: device; paddle: device; numpy: seed for dropout).
+    `dtype` is "float32" or "float64" on every backend; torch also takes "float16" and "bfloat16" (where
+    torch supports them on the device; the weights are given and returned in float32).
+    Options are the backend's (torch: device, fused; paddle: device, fused; numpy: seed for dropout).
     Spec, weights and dtype are checked here, before any framework is imported.
     """
     if not isinstance(spec, Spec):
         raise SpecError(f"build needs a seqnet.Spec, got {type(spec).__name__}")
-    dtype = check_dtype(dtype)
-    checked = init_weights(spec, dtype=dtype) if weights is None else as_weights(spec, weights, dtype)
-    impl = get_backend(backend).load()
-    return impl.build(spec, checked, dtype, **options)
+    found = get_backend(backend)
+    dtype = check_dtype(dtype, allowed=found.dtypes)
+    canonical = dtype if dtype in DTYPES else "float32"  # half precision: the backend casts float32 weights
+    checked = init_weights(spec, dtype=canonical) if weights is None else as_weights(spec, weights, canonical)
+    return found.load().build(spec, checked, dtype, **options)
 
 
 def weights_of(model: Any) -> Weights:
-    """The canonical weights of any model `build` returned (NumPy arrays in the model's dtype)."""
+    """The canonical weights of any model `build` returned: NumPy arrays in the model's dtype (float32 for a
+    float16 or bfloat16 torch model)."""
     name = getattr(model, "seqnet_backend", None)
     if name is None:
         raise BackendError(f"weights_of needs a model made by seqnet.build, got {type(model).__name__}")

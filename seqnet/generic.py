@@ -9,6 +9,9 @@ reset-before GRU). For those, a backend runs these functions with its own `ops`:
     ops.sigmoid, ops.tanh, ops.relu
     ops.split(x, n)       n equal chunks along the last axis
     ops.stack(xs), ops.concat(xs)   along a new first axis / along the last axis
+    ops.unstack(x)        the slices along the first axis (one op: indexing x[t] in the loop instead makes
+                          autograd write a zero-filled full-size gradient for every step, O(T^2) memory traffic;
+                          measured 18 s instead of about 1.5 s for a torch LSTM training step at T 200)
     ops.dropout(x, rate)  the framework's inverted dropout (called in training only)
 
 The NumPy backend keeps its own explicit cells (backends/numpy/cells.py): it is the independent reference
@@ -54,13 +57,15 @@ def run_direction(spec: Spec, ops: Any, gx: Any, weights: dict, h: Any, c: Any, 
     A step past a sequence's length keeps the state and outputs zero. Returns (outputs (T, B, H_out), h, c).
     """
     steps = gx.shape[0]
+    gxs, masks = ops.unstack(gx), None if mask is None else ops.unstack(mask)
+    w_hh, b_hh, w_hr = weights["weight_hh"], weights["bias_hh"], weights["weight_hr"]
     ys: list[Any] = [None] * steps
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        h_new, c_new = cell_step(spec, ops, gx[t], h, c, weights["weight_hh"], weights["bias_hh"], weights["weight_hr"])
-        if mask is None:
+        h_new, c_new = cell_step(spec, ops, gxs[t], h, c, w_hh, b_hh, w_hr)
+        if masks is None:
             ys[t], h, c = h_new, h_new, c_new
         else:  # m is exactly 1 or 0, so the blends below select exactly
-            m = mask[t]
+            m = masks[t]
             ys[t] = h_new * m
             h = h_new * m + h * (1 - m)
             c = None if c is None else c_new * m + c * (1 - m)

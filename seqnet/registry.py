@@ -36,13 +36,16 @@ ENTRY_POINT_GROUP = "seqnet.backends"
 
 @dataclass(frozen=True)
 class Backend:
-    """A backend: `name`, the implementation module, what it needs and how to install it."""
+    """A backend: `name`, the implementation module, what it needs, how to install it, and the dtypes its
+    models compute in (canonical weights are float32 or float64; a wider list such as torch's float16 and
+    bfloat16 means the backend casts them)."""
 
     name: str
     module: str
     requires: tuple[str, ...] = ()
     install: str = ""
     distributions: tuple[str, ...] = field(default=())
+    dtypes: tuple[str, ...] = ("float32", "float64")
 
     def available(self) -> bool:
         """Whether every required module can be found here (nothing is imported)."""

@@ -28,14 +28,18 @@ from seqnet.spec import Spec
 DTYPES = ("float32", "float64")
 
 
-def check_dtype(dtype: Any, field: str = "dtype") -> str:
-    """The canonical name of a supported float dtype, or a WeightsError naming what is allowed."""
+def check_dtype(dtype: Any, field: str = "dtype", allowed: tuple[str, ...] = DTYPES) -> str:
+    """The canonical name of a supported float dtype, or a WeightsError naming what is allowed.
+
+    `allowed` is DTYPES for canonical weights (NumPy arrays); a backend may compute in more (torch:
+    float16 and bfloat16), named as strings or as the framework's dtype objects (torch.bfloat16).
+    """
     try:
         name = np.dtype(dtype).name
     except TypeError:
-        name = str(dtype)
-    if name not in DTYPES:
-        raise WeightsError(f"{field}={dtype!r} is not supported: one of {DTYPES}")
+        name = str(dtype).rsplit(".", 1)[-1]
+    if name not in allowed:
+        raise WeightsError(f"{field}={dtype!r} is not supported: one of {allowed}")
     return name
 
 

@@ -133,3 +133,31 @@ def test_float64_and_device_option():
     assert next(model.parameters()).dtype == torch.float64
     out, _ = model(torch.zeros(1, 2, 2, dtype=torch.float64))
     assert out.dtype == torch.float64
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_where_torch_supports_it(dtype):
+    spec = Spec("lstm", 3, 8, num_layers=2, bidirectional=True, output_size=2)
+    weights = init_weights(spec, seed=2)
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
+    ref, ref_state = seqnet.predict(seqnet.build(spec, "numpy", weights), x, lengths=np.array([6, 2, 5, 1]))
+    model = seqnet.build(spec, "torch", weights, dtype=dtype)
+    assert next(model.parameters()).dtype == getattr(torch, dtype)
+    try:
+        out, state = seqnet.predict(model, x, lengths=np.array([6, 2, 5, 1]))
+    except (RuntimeError, NotImplementedError) as exc:  # a kernel torch lacks on this device
+        pytest.skip(f"torch {torch.__version__} has no {dtype} RNN kernel on the CPU: {exc}")
+    assert out.dtype == np.float32  # NumPy back, as float32
+    unit = {"bfloat16": 2.0**-8, "float16": 2.0**-11}[dtype]  # the format's rounding unit
+    assert parity.scaled_diff(out, ref) <= 40 * unit
+    assert all(parity.scaled_diff(a, b) <= 40 * unit for a, b in zip(state, ref_state))
+    back = seqnet.weights_of(model)  # float32, each within half a unit of the given weights
+    assert all(back[k].dtype == np.float32 and np.allclose(back[k], weights[k], rtol=unit, atol=0) for k in weights)
+
+
+def test_half_precision_is_torch_only():
+    allowed = r"one of \('float32', 'float64'\)$"
+    with pytest.raises(seqnet.WeightsError, match=rf"dtype='bfloat16' is not supported: {allowed}"):
+        seqnet.build(Spec("rnn", 2, 3), "numpy", dtype="bfloat16")
+    with pytest.raises(seqnet.WeightsError, match="dtype='int8' is not supported"):
+        seqnet.build(Spec("rnn", 2, 3), "torch", dtype="int8")

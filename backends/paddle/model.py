@@ -22,6 +22,9 @@ Where Paddle differs from seqnet's conventions, this module maps them explicitly
 - Importing paddle sets OMP_NUM_THREADS=1 for the whole process and prints warnings: `import_paddle`
   imports it quietly and restores the environment; Paddle's own math uses OMP_NUM_THREADS if the user set
   it, else every core (as PyTorch does).
+- A trap seqnet cannot hide: with 2 threads, after one `paddle.optimizer.Adam` step every later
+  paddle.nn.LSTM forward in the process ran about 4x slower (size M: 90 ms before, 390 ms after; not after
+  SGD, not with 1 thread; Paddle 3.3.1, measured on 2 cores). `seqnet.fit` runs its optimizer in NumPy.
 """
 
 from __future__ import annotations
@@ -149,6 +152,7 @@ class _Ops:
     tanh = staticmethod(paddle.tanh)
     relu = staticmethod(F.relu)
     stack = staticmethod(paddle.stack)
+    unstack = staticmethod(paddle.unbind)
 
     def __init__(self, training: bool):
         self.training = training

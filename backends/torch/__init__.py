@@ -7,4 +7,5 @@ backend = Backend(
     module=f"{__name__}.model",
     requires=("torch",),
     install="'seqnet[torch]' (CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu)",
+    dtypes=("float32", "float64", "float16", "bfloat16"),
 )

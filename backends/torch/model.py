@@ -9,6 +9,10 @@ or when asked for with `build(..., fused=False)`. Both keep the canonical parame
 `model.rnn.state_dict()` is a plain PyTorch RNN state_dict on the fused path.
 
 Shapes: x (B, T, I) or (T, B, I) when batch_first=False; h (L*D, B, H_out); c (L*D, B, H); lengths (B,).
+
+dtypes: float32 and float64 everywhere; float16 and bfloat16 where torch supports them on the device (a
+GPU; on CPU torch 2.13 runs bfloat16 RNN layers, tested, and float16 ones where its kernels allow). The
+canonical weights go in and come out as float32.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
 
 _FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def fused_reason(spec: Spec) -> str | None:
@@ -84,6 +88,7 @@ class _Ops:
     tanh = staticmethod(torch.tanh)
     relu = staticmethod(torch.relu)
     stack = staticmethod(torch.stack)
+    unstack = staticmethod(torch.unbind)
 
     def __init__(self, training: bool):
         self.training = training
@@ -202,7 +207,8 @@ def _check_device(device: torch.device, x: torch.Tensor, state: Any) -> None:
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
 def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None, fused: bool | None = None):
-    """A `SeqnetTorch` on `device`; fused=None picks the fused layer where the spec allows it."""
+    """A `SeqnetTorch` on `device` computing in `dtype` (float32, float64; float16 and bfloat16 where torch
+    supports them on that device, mostly GPUs); fused=None picks the fused layer where the spec allows it."""
     reason = fused_reason(spec)
     if fused and reason:
         raise BackendError(f"fused=True is not possible for {spec}: {reason}")
@@ -220,19 +226,28 @@ def load_weights(model: SeqnetTorch, weights: Weights) -> None:
 
 
 def weights_of(model: SeqnetTorch) -> dict[str, np.ndarray]:
-    return {
-        name.removeprefix("rnn."): value.detach().cpu().numpy().copy() for name, value in model.state_dict().items()
-    }
+    return {name.removeprefix("rnn."): to_numpy(value).copy() for name, value in model.state_dict().items()}
 
 
 def to_numpy(value: Any) -> np.ndarray:
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    """A NumPy copy of a tensor; float16 and bfloat16 (which NumPy lacks or cannot take from torch) as float32."""
+    if not isinstance(value, torch.Tensor):
+        return np.asarray(value)
+    value = value.detach().cpu()
+    return (value.float() if value.dtype in (torch.float16, torch.bfloat16) else value).numpy()
 
 
 def from_numpy(value: Any, model: SeqnetTorch) -> torch.Tensor:
+    """A NumPy array as a tensor on the model's device; floating arrays for a float16 or bfloat16 model are
+    cast to its dtype (NumPy cannot hold bfloat16), other dtypes are kept for seqnet's checks."""
     array = np.asarray(value)
-    device = next(model.parameters()).device
-    return torch.from_numpy(array.copy()).to(device if array.dtype.kind == "f" else "cpu")
+    param = next(model.parameters())
+    tensor = torch.from_numpy(array.copy())
+    if array.dtype.kind != "f":
+        return tensor
+    if param.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.to(param.dtype)
+    return tensor.to(param.device)
 
 
 def loss_fn(loss: str, outputs: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
