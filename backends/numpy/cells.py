@@ -5,7 +5,7 @@ Requirements: numpy.
 This is the readable reference of seqnet's equations (README "Equations" says the same). Shapes, for batch
 B, hidden size H, H_out = proj_size or H, G gate blocks (rnn 1, lstm 4, gru 3):
 
-    gx    (B, G*H)   the input's contribution W_ih x_t + b_ih, computed for all steps before the time loop
+    gx    (B, G*H)   the input's contribution W_ih x_t + b_ih, computed for a chunk of steps at a time
     h     (B, H_out) the previous hidden state
     c     (B, H)     the previous LSTM cell state (None for rnn and gru)
     p     `Params`   one layer-direction's weights, canonical layout (W_hh is (G*H, H_out))
