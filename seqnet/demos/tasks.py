@@ -34,7 +34,7 @@ class Result:
 
     def __str__(self) -> str:
         return (
-            f"{self.task} on {self.backend}: final training loss {self.loss:.5f}, {self.metric} {self.value:.4f} "
+            f"{self.task} on {self.backend}: final training loss {self.loss:.5f}, {self.metric} {self.value:.4g} "
             f"({self.seconds:.1f} s) -> {self.png}"
         )
 
