@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 RATIOS = [
     # (label, numerator impl, denominator impls (the fastest of them), goal: ratio at most)
     ("seqnet-torch / torch nn layer", "seqnet-torch", ("torch-nn",), 1.03),
@@ -41,6 +43,21 @@ def ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
+def headline(ratio_rows: list[dict]) -> list[dict]:
+    """Each ratio's median and range over every size and cell, forward and training step."""
+    out = []
+    for label, _, _, goal in RATIOS:
+        entry: dict[str, Any] = {"ratio": label, "goal": goal}
+        for phase in ("forward", "train"):
+            values = sorted(r[phase] for r in ratio_rows if r["ratio"] == label and r[phase] is not None)
+            if values:
+                entry[phase] = {"median": float(np.median(values)), "min": values[0], "max": values[-1],
+                                "configs": len(values)}  # fmt: skip
+        if len(entry) > 2:
+            out.append(entry)
+    return out
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -63,7 +80,21 @@ def markdown(result: dict[str, Any]) -> str:
         + ", ".join(f"{g} {v:.0f} GFLOP/s" for g, v in result["gemm_gflops"].items())
         + ".",
         "",
-        "## Ratios (time of the first over the second; below 1 is faster)",
+        "## Headline: each ratio's median (and range) over every size and cell",
+        "",
+        "Time of the first over the second; below 1 is faster.",
+        "",
+        "| ratio | forward | train step | goal |",
+        "|---|---|---|---|",
+    ]
+    for h in headline(ratios(result["rows"])):
+        fwd, train = (f"{h[p]['median']:.2f} ({h[p]['min']:.2f}-{h[p]['max']:.2f})" if p in h else "-"
+                      for p in ("forward", "train"))  # fmt: skip
+        goal = "-" if h["goal"] is None else f"<= {h['goal']}"
+        lines.append(f"| {h['ratio']} | {fwd} | {train} | {goal} |")
+    lines += [
+        "",
+        "## Ratios by size and cell",
         "",
         "| size | cell | ratio | forward | train step | goal |",
         "|---|---|---|---|---|---|",
@@ -158,7 +189,17 @@ def _color(impl: str) -> str:
 
 
 def write_report(result: dict[str, Any], out: Path) -> None:
+    """<label>.json, <label>.md and the PNGs in `out`. Rewrite them from a saved run with
+    `python -m seqnet_benchmarks.report benchmarks/results/cpu.json`."""
     result["ratios"] = ratios(result["rows"])
+    result["headline"] = headline(result["ratios"])
     result["plots"] = plots(result, out)
     (out / f"{result['label']}.json").write_text(json.dumps(result, indent=1))
     (out / f"{result['label']}.md").write_text(markdown(result))
+
+
+if __name__ == "__main__":
+    import sys
+
+    path = Path(sys.argv[1])
+    write_report(json.loads(path.read_text()), path.parent)
