@@ -170,9 +170,9 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "sizes": args.sizes.split(",") if args.sizes else (["S", "M"] if quick else list(SIZES)),
         "cells": args.cells.split(",") if args.cells else (["lstm"] if quick else list(CELLS)),
-        "budget": 1.0 if quick else 3.0,
+        "budget": 0.5 if quick else 3.0,
         "steps": [int(v) for v in args.scaling_steps.split(",")] if args.scaling_steps else (
-            [100, 1000, 3000] if quick else [100, 300, 1000, 3000, 10000]),
+            [100, 1000] if quick else [100, 300, 1000, 3000, 10000]),
         "batches": [int(v) for v in args.scaling_batches.split(",")] if args.scaling_batches else (
             [8, 64] if quick else [1, 8, 32, 128, 512]),
     }  # fmt: skip
