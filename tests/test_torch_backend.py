@@ -161,3 +161,21 @@ def test_half_precision_is_torch_only():
         seqnet.build(Spec("rnn", 2, 3), "numpy", dtype="bfloat16")
     with pytest.raises(seqnet.WeightsError, match="dtype='int8' is not supported"):
         seqnet.build(Spec("rnn", 2, 3), "torch", dtype="int8")
+
+
+def test_torch_compile_and_ddp_take_the_model(tmp_path):
+    spec = Spec("gru", 3, 8, num_layers=2, output_size=2)
+    model = seqnet.build(spec, "torch", init_weights(spec, seed=1))
+    x, lengths = torch.randn(4, 6, 3), torch.tensor([6, 3, 2, 1])
+    expected = model(x, lengths=lengths)[0]
+    assert torch.equal(torch.compile(model)(x, lengths=lengths)[0], expected)
+    dist = torch.distributed
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        loss = (ddp(x, lengths=lengths)[0] ** 2).mean()
+        loss.backward()
+        assert torch.equal(ddp(x, lengths=lengths)[0], expected)
+        assert all(p.grad is not None for p in model.parameters())
+    finally:
+        dist.destroy_process_group()
