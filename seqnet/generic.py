@@ -11,7 +11,7 @@ reset-before GRU). For those, a backend runs these functions with its own `ops`:
     ops.stack(xs), ops.concat(xs)   along a new first axis / along the last axis
     ops.unstack(x)        the slices along the first axis (one op: indexing x[t] in the loop instead makes
                           autograd write a zero-filled full-size gradient for every step, O(T^2) memory traffic;
-                          measured 18 s instead of about 1.5 s for a torch LSTM training step at T 200)
+                          measured 18 s instead of 1.7 s for a torch LSTM training step at T 200)
     ops.dropout(x, rate)  the framework's inverted dropout (called in training only)
 
 The NumPy backend keeps its own explicit cells (backends/numpy/cells.py): it is the independent reference

