@@ -32,7 +32,7 @@ def load_average() -> float:
 
 def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_rounds: int = 25,
                 budget_s: float = 4.0) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Median and IQR (ms) of each fn, timed in turns: round r calls every fn once.
+    """Median and IQR (ms) of each fn, timed in turns: round r calls every fn once, starting with the r-th.
 
     Rounds repeat until `budget_s` is spent, at least `min_rounds` and at most `max_rounds` of them; where
     one warm-up round alone takes longer than the budget (Paddle's training steps at size L take seconds),
@@ -49,10 +49,12 @@ def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_r
     times: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
     rounds = 0
+    names = list(fns)
     while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget_s):
-        for name, fn in fns.items():
+        shift = rounds % len(names)  # rotate who goes first: no one always follows the same neighbour
+        for name in names[shift:] + names[:shift]:
             t0 = time.perf_counter()
-            fn()
+            fns[name]()
             times[name].append(time.perf_counter() - t0)
         rounds += 1
     out = {}

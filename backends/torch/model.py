@@ -128,7 +128,7 @@ class SeqnetTorch(nn.Module):
 
     def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
         spec = self.spec
-        param = next(self.parameters())
+        param = self.rnn.weight_hh_l0  # its dtype and device are the model's (cheaper than next(parameters()))
         lengths = _lengths_tensor(lengths)
         for name, value in (("x", x), ("state", state), ("lengths", lengths)):
             _require_tensors(name, value)
