@@ -8,6 +8,7 @@ reset-before GRU). For those, a backend runs these functions with its own `ops`:
     ops.linear(x, w, b)   x @ w.T (+ b if b is not None), w in PyTorch's (out, in) layout
     ops.sigmoid, ops.tanh, ops.relu
     ops.split(x, n)       n equal chunks along the last axis
+    ops.where(m, a, b)    a where the boolean m is true, else b (m broadcasts over the last axis)
     ops.stack(xs), ops.concat(xs)   along a new first axis / along the last axis
     ops.unstack(x)        the slices along the first axis (one op: indexing x[t] in the loop instead makes
                           autograd write a zero-filled full-size gradient for every step, O(T^2) memory traffic;
@@ -57,18 +58,19 @@ def run_direction(spec: Spec, ops: Any, gx: Any, weights: dict, h: Any, c: Any, 
     A step past a sequence's length keeps the state and outputs zero. Returns (outputs (T, B, H_out), h, c).
     """
     steps = gx.shape[0]
-    gxs, masks = ops.unstack(gx), None if mask is None else ops.unstack(mask)
+    gxs = ops.unstack(gx)
+    masks = None if mask is None else list(zip(ops.unstack(mask), ops.unstack(mask > 0)))
     w_hh, b_hh, w_hr = weights["weight_hh"], weights["bias_hh"], weights["weight_hr"]
     ys: list[Any] = [None] * steps
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
         h_new, c_new = cell_step(spec, ops, gxs[t], h, c, w_hh, b_hh, w_hr)
         if masks is None:
             ys[t], h, c = h_new, h_new, c_new
-        else:  # m is exactly 1 or 0, so the blends below select exactly
-            m = masks[t]
+        else:  # m: 1.0 or 0.0 for the outputs; valid: the same as booleans, to keep the state
+            m, valid = masks[t]
             ys[t] = h_new * m
-            h = h_new * m + h * (1 - m)
-            c = None if c is None else c_new * m + c * (1 - m)
+            h = ops.where(valid, h_new, h)
+            c = None if c is None else ops.where(valid, c_new, c)
     return ops.stack(ys), h, c
 
 

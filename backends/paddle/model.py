@@ -153,6 +153,7 @@ class _Ops:
     relu = staticmethod(F.relu)
     stack = staticmethod(paddle.stack)
     unstack = staticmethod(paddle.unbind)
+    where = staticmethod(paddle.where)
 
     def __init__(self, training: bool):
         self.training = training

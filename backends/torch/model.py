@@ -88,6 +88,7 @@ class _Ops:
     relu = staticmethod(torch.relu)
     stack = staticmethod(torch.stack)
     unstack = staticmethod(torch.unbind)
+    where = staticmethod(torch.where)
 
     def __init__(self, training: bool):
         self.training = training
