@@ -63,6 +63,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    """The run as markdown; `result` carries "ratios" and "headline" (write_report derives them once)."""
     lines = [
         f"# seqnet benchmark: {result['label']}{' (quick)' if result['quick'] else ''}",
         "",
@@ -87,7 +88,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| ratio | forward | train step | goal |",
         "|---|---|---|---|",
     ]
-    for h in headline(ratios(result["rows"])):
+    for h in result["headline"]:
         fwd, train = (f"{h[p]['median']:.2f} ({h[p]['min']:.2f}-{h[p]['max']:.2f})" if p in h else "-"
                       for p in ("forward", "train"))  # fmt: skip
         goal = "-" if h["goal"] is None else f"<= {h['goal']}"
@@ -99,7 +100,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| size | cell | ratio | forward | train step | goal |",
         "|---|---|---|---|---|---|",
     ]
-    for r in ratios(result["rows"]):
+    for r in result["ratios"]:
         goal = "-" if r["goal"] is None else f"<= {r['goal']}"
         lines.append(
             f"| {r['size']} | {r['cell']} | {r['ratio']} | {_fmt(r['forward'])} | {_fmt(r['train'])} | {goal} |"
