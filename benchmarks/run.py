@@ -170,7 +170,8 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "sizes": args.sizes.split(",") if args.sizes else (["S", "M"] if quick else list(SIZES)),
         "cells": args.cells.split(",") if args.cells else (["lstm"] if quick else list(CELLS)),
-        "budget": 0.5 if quick else 3.0,
+        "budget": 0.5 if quick else 3.0,  # seconds per phase of one size and cell
+        "scaling_budget": 0.5 if quick else 2.0,  # seconds per point of the scaling run
         "steps": [int(v) for v in args.scaling_steps.split(",")] if args.scaling_steps else (
             [100, 1000] if quick else [100, 300, 1000, 3000, 10000]),
         "batches": [int(v) for v in args.scaling_batches.split(",")] if args.scaling_batches else (
@@ -196,8 +197,7 @@ def worker(group: str, plan: dict[str, Any], threads: int) -> dict[str, Any]:
         for row in rows:
             print(f"  {size} {cell:4s} {row['impl']:24s} forward {row['forward_ms']:8.2f} ms"
                   f"  load {row['load_after']:.2f}", flush=True)  # fmt: skip
-    scaling_budget = 0.5 if plan["budget"] < 2 else 2.0
-    scaled = scaling(group, plan["steps"], plan["batches"], scaling_budget)
+    scaled = scaling(group, plan["steps"], plan["batches"], plan["scaling_budget"])
     for rows, impls in measured:
         add_train_times(rows, impls, plan["budget"])
         for row in rows:
