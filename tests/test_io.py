@@ -73,13 +73,13 @@ def test_truncated_file(tmp_path):
     path = _saved(tmp_path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 10])
-    with pytest.raises(FileFormatError, match="outside the .* data bytes"):
+    with pytest.raises(FileFormatError, match="not a valid safetensors file: .*not fully covered"):
         load(path)
     path.write_bytes(data[:5])
-    with pytest.raises(FileFormatError, match="shorter than its 8-byte header"):
+    with pytest.raises(FileFormatError, match="not a valid safetensors file: .*header too small"):
         load(path)
     path.write_bytes(data[:200])
-    with pytest.raises(FileFormatError, match="truncated or not a safetensors file"):
+    with pytest.raises(FileFormatError, match="not a valid safetensors file: .*invalid header length"):
         load(path)
 
 
@@ -88,7 +88,7 @@ def test_corrupted_header(tmp_path):
     data = bytearray(path.read_bytes())
     data[8] = ord("#")  # the header's opening brace
     path.write_bytes(bytes(data))
-    with pytest.raises(FileFormatError, match="corrupted header"):
+    with pytest.raises(FileFormatError, match="not a valid safetensors file: .*invalid JSON in header"):
         load(path)
 
 
@@ -119,7 +119,7 @@ def test_mismatched_weights_listed(tmp_path):
 def test_wrong_byte_count_and_missing_spec(tmp_path):
     path = _saved(tmp_path)
     _rewrite_header(path, lambda h: h["head.bias"].update(shape=[5]))
-    with pytest.raises(FileFormatError, match="do not hold shape"):
+    with pytest.raises(FileFormatError, match="invalid shape, data type, or offset for tensor"):
         load(path)
     path = _saved(tmp_path)
     _rewrite_header(path, lambda h: h.pop("__metadata__"))
