@@ -8,9 +8,11 @@ same function. Importing seqnet imports no deep-learning framework.
 from __future__ import annotations
 
 from seqnet.build import build, predict, weights_of
+from seqnet.convert import from_framework, from_state_dict, to_framework, to_state_dict
 from seqnet.errors import (
     BackendError,
     BackendUnavailable,
+    ConversionError,
     FileFormatError,
     InputError,
     SeqnetError,
@@ -18,7 +20,7 @@ from seqnet.errors import (
     WeightsError,
 )
 from seqnet.io import load, save
-from seqnet.registry import Backend, backends, register_backend
+from seqnet.registry import Backend, Converter, backends, register_backend, register_converter
 from seqnet.spec import Spec
 from seqnet.training import History, fit, gradient_flow, value_and_grad
 from seqnet.weights import Weights, as_weights, init_weights, layout
@@ -29,6 +31,8 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendUnavailable",
+    "ConversionError",
+    "Converter",
     "FileFormatError",
     "History",
     "InputError",
@@ -41,13 +45,18 @@ __all__ = [
     "backends",
     "build",
     "fit",
+    "from_framework",
+    "from_state_dict",
     "gradient_flow",
     "init_weights",
     "layout",
     "load",
     "predict",
     "register_backend",
+    "register_converter",
     "save",
+    "to_framework",
+    "to_state_dict",
     "value_and_grad",
     "weights_of",
     "__version__",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqnet.errors import BackendError, SpecError
-from seqnet.registry import get_backend
+from seqnet.registry import check_options, get_backend
 from seqnet.spec import Spec
 from seqnet.weights import DTYPES, Weights, as_weights, check_dtype, init_weights
 
@@ -35,7 +35,9 @@ def build(
     dtype = check_dtype(dtype, allowed=found.dtypes)
     canonical = dtype if dtype in DTYPES else "float32"  # half precision: the backend casts float32 weights
     checked = init_weights(spec, dtype=canonical) if weights is None else as_weights(spec, weights, canonical)
-    return found.load().build(spec, checked, dtype, **options)
+    impl = found.load()
+    check_options(impl.build, options, f"build(..., backend={backend!r})", fixed=("spec", "weights", "dtype"))
+    return impl.build(spec, checked, dtype, **options)
 
 
 def weights_of(model: Any) -> Weights:

@@ -1,4 +1,4 @@
-"""The `seqnet` command: `seqnet info`, `seqnet demo NAME`, `seqnet bench`.
+"""The `seqnet` command: `seqnet info`, `seqnet convert SRC DST`, `seqnet demo NAME`, `seqnet bench`.
 
 Requirements: standard library and numpy; each subcommand imports what it needs when it runs.
 """
@@ -23,6 +23,42 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    """Read SRC, write DST, and run both on one random batch in their own frameworks."""
+    from seqnet import files
+
+    fields = {
+        name: value
+        for name, value in (
+            ("batch_first", args.batch_first),
+            ("activation", args.activation),
+            ("gru_variant", args.gru_variant),
+            ("output_mode", args.output_mode),
+            ("dropout", args.dropout),
+        )
+        if value is not None
+    }
+    source = files.read(args.src, framework=args.framework, prefix=args.prefix, head=args.head, **fields)
+    where = (
+        f" (layer under {source.prefix!r}{', head ' + repr(source.head) if source.head else ''})"
+        if source.prefix or source.head
+        else ""
+    )
+    print(f"read {args.src}{where}: {source.spec}")
+    target = files.write(args.dst, source.spec, source.weights, prefix=args.out_prefix, head=args.out_head)
+    print(f"wrote {args.dst}")
+    kept = {name: getattr(source.spec, name) for name in files.NOT_IN_CHECKPOINTS}  # DST's spec is SRC's
+    back = files.read(args.dst, prefix=args.out_prefix, head=target.head, **kept)
+    report = files.compare(source, back)
+    ok = report["difference"] <= (args.tolerance if args.tolerance is not None else report["tolerance"])
+    print(
+        f"parity on one random batch: {args.src} in {report['source']} vs {args.dst} in {report['target']}: "
+        f"largest difference {report['difference']:.3g} (tolerance {args.tolerance or report['tolerance']:.0e}): "
+        f"{'ok' if ok else 'MISMATCH'}"
+    )
+    return 0 if ok else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from seqnet.demos.tasks import DEMOS
 
@@ -44,12 +80,52 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     return bench_main([*threads, *rest])
 
 
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    return lowered in ("true", "1", "yes")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqnet", description="One recurrent-model definition, four frameworks.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, and each backend with whether its framework is installed").set_defaults(
         run=_info
     )
+    convert = sub.add_parser(
+        "convert",
+        help="convert a model file (.pt, .pth, .pdparams, .safetensors, .onnx) into another, and check both agree",
+        description="Reads SRC (a torch or Paddle checkpoint, a seqnet or plain safetensors file, an ONNX file), "
+        "infers its Spec, writes DST in the format its suffix names, then runs both on one random batch in their "
+        "own frameworks and prints the largest difference; the exit code is 1 above the tolerance.",
+    )
+    convert.add_argument("src")
+    convert.add_argument("dst")
+    convert.add_argument("--prefix", default="", help="where the recurrent layer sits in SRC (default: found)")
+    convert.add_argument("--head", default=None, help="the linear layer in SRC to use as the head, e.g. fc")
+    convert.add_argument(
+        "--framework",
+        choices=["torch", "paddle"],
+        default=None,
+        help="the naming of a plain .safetensors SRC (default: found from its names)",
+    )
+    convert.add_argument("--out-prefix", default="", help="prefix of the layer's entries in DST")
+    convert.add_argument("--out-head", default="head", help="name of the head's entries in DST")
+    convert.add_argument(
+        "--batch-first", type=_boolean, default=None, help="true or false (a checkpoint cannot hold it)"
+    )
+    convert.add_argument("--activation", default=None, help="rnn activation: tanh, relu or sigmoid")
+    convert.add_argument("--gru-variant", default=None, help="reset_after or reset_before")
+    convert.add_argument("--output-mode", default=None, help="sequence or last")
+    convert.add_argument("--dropout", type=float, default=None)
+    convert.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="largest difference allowed (default: 1e-5 float32, 1e-10 float64)",
+    )
+    convert.set_defaults(run=_convert)
     demo = sub.add_parser("demo", help="train a classic task on any backend and write its PNG plot")
     demo.add_argument("name", choices=["sine", "sin2cos", "classify", "series", "gradient-flow", "all"])
     demo.add_argument("--backend", default="numpy", help="numpy (default), torch, paddle or jax")

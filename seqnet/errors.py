@@ -33,5 +33,10 @@ class BackendError(SeqnetError, ValueError):
     """An unknown backend, or a backend that cannot do what was asked."""
 
 
+class ConversionError(SeqnetError, ValueError):
+    """A framework's layer, checkpoint or file that seqnet cannot convert, or a Spec a framework's own layer
+    cannot express (the message names the attribute or field, its value and why)."""
+
+
 class BackendUnavailable(SeqnetError, ImportError):
     """A registered backend whose framework is not installed here."""

@@ -1,6 +1,8 @@
-"""The backend registry: which frameworks seqnet can compile a Spec into, found without importing them.
+"""The registries: which frameworks seqnet can compile a Spec into (backends) and convert from and to
+(converters), found without importing them.
 
-Requirements: standard library only. A framework is imported when its backend is first used, never here.
+Requirements: standard library only. A framework is imported when its backend or converter is first used,
+never here.
 
 A backend is a `Backend` record: a name, the modules it needs (checked with importlib.util.find_spec, the
 einops way, so nothing heavy is imported to find out), a pip hint, and the dotted name of its
@@ -18,12 +20,20 @@ Built-in backends register exactly as a plugin would, through the entry-point gr
     mxnet = "my_package.seqnet_plugin:backend"     # a seqnet.Backend instance
 
 or at run time with `seqnet.register_backend(Backend(...))`.
+
+A converter is a `Converter` record in the entry-point group "seqnet.converters": a framework's name, the
+top-level packages whose objects it reads (`roots`, matched against the classes of the object given to
+`seqnet.from_framework`), and its implementation module, which defines the same functions in every
+converter (see seqnet.convert).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -32,27 +42,27 @@ from typing import Any
 from seqnet.errors import BackendError, BackendUnavailable
 
 ENTRY_POINT_GROUP = "seqnet.backends"
+CONVERTER_GROUP = "seqnet.converters"
 
 
 @dataclass(frozen=True)
-class Backend:
-    """A backend: `name`, the implementation module, what it needs, how to install it, and the dtypes its
-    models compute in (canonical weights are float32 or float64; a wider list such as torch's float16 and
-    bfloat16 means the backend casts them)."""
+class _Plugin:
+    """What backends and converters share: a name, an implementation module, the modules it needs."""
 
     name: str
     module: str
     requires: tuple[str, ...] = ()
     install: str = ""
     distributions: tuple[str, ...] = field(default=())
-    dtypes: tuple[str, ...] = ("float32", "float64")
+
+    kind = "plugin"
 
     def available(self) -> bool:
         """Whether every required module can be found here (nothing is imported)."""
         return all(_findable(name) for name in self.requires)
 
     def versions(self) -> dict[str, str | None]:
-        """Installed version of each distribution the backend needs (None where missing)."""
+        """Installed version of each distribution it needs (None where missing)."""
         out: dict[str, str | None] = {}
         for dist in self.distributions or self.requires:
             try:
@@ -67,9 +77,35 @@ class Backend:
             missing = [name for name in self.requires if not _findable(name)]
             hint = f": pip install {self.install}" if self.install else ""
             raise BackendUnavailable(
-                f"backend {self.name!r} needs {', '.join(missing)}, which is not installed here{hint}"
+                f"{self.kind} {self.name!r} needs {', '.join(missing)}, which is not installed here{hint}"
             )
         return importlib.import_module(self.module)
+
+
+@dataclass(frozen=True)
+class Backend(_Plugin):
+    """A backend: `name`, the implementation module, what it needs, how to install it, and the dtypes its
+    models compute in (canonical weights are float32 or float64; a wider list such as torch's float16 and
+    bfloat16 means the backend casts them)."""
+
+    dtypes: tuple[str, ...] = ("float32", "float64")
+
+    kind = "backend"
+
+
+@dataclass(frozen=True)
+class Converter(_Plugin):
+    """A converter between seqnet and one framework's own layers, checkpoints or files.
+
+    `roots` are the top-level packages whose objects it reads ("torch" for torch.nn.LSTM): an object given to
+    `seqnet.from_framework` goes to the converter owning a root of one of its classes. `requires` may be
+    empty where part of the converter works without its framework (a state dict of NumPy arrays).
+    """
+
+    roots: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+
+    kind = "converter"
 
 
 def _findable(module: str) -> bool:
@@ -79,42 +115,74 @@ def _findable(module: str) -> bool:
         return False
 
 
-_registry: dict[str, Backend] = {}
-_entry_points_read = False
+class _Registry:
+    """Records of one kind by name, filled from an entry-point group on first use."""
+
+    def __init__(self, group: str, record: type[_Plugin]):
+        self.group, self.record = group, record
+        self.records: dict[str, Any] = {}
+        self.read = False
+
+    def add(self, record: Any, replace: bool) -> Any:
+        if not isinstance(record, self.record):
+            raise BackendError(
+                f"register_{self.record.kind} needs a seqnet.{self.record.__name__}, got {type(record).__name__}"
+            )
+        self.all()
+        if record.name in self.records and not replace and self.records[record.name] != record:
+            raise BackendError(f"a {self.record.kind} named {record.name!r} is already registered; pass replace=True")
+        self.records[record.name] = record
+        return record
+
+    def all(self) -> dict[str, Any]:
+        if not self.read:
+            self.read = True
+            for entry in metadata.entry_points(group=self.group):
+                try:
+                    record = entry.load()
+                except Exception as exc:  # a broken plugin must not break seqnet
+                    import warnings
+
+                    warnings.warn(
+                        f"seqnet {self.record.kind} plugin {entry.name!r} failed to load: {exc}", stacklevel=3
+                    )
+                    continue
+                if isinstance(record, self.record):
+                    self.records.setdefault(record.name, record)
+        return dict(sorted(self.records.items(), key=lambda kv: (kv[0] != "numpy", kv[0])))
+
+    def get(self, name: str) -> Any:
+        known = list(self.all())
+        if not isinstance(name, str):
+            raise BackendError(f"{self.record.kind}={name!r} is not allowed: a {self.record.kind} name, one of {known}")
+        found = self.all().get(name)
+        if found is None:
+            raise BackendError(f"{self.record.kind}={name!r} is not registered; known {self.record.kind}s: {known}")
+        return found
+
+
+_backends = _Registry(ENTRY_POINT_GROUP, Backend)
+_converters = _Registry(CONVERTER_GROUP, Converter)
 
 
 def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
     """Add `backend` to the registry (an error if the name is taken, unless `replace`)."""
-    if not isinstance(backend, Backend):
-        raise BackendError(f"register_backend needs a seqnet.Backend, got {type(backend).__name__}")
-    _read_entry_points()
-    if backend.name in _registry and not replace and _registry[backend.name] != backend:
-        raise BackendError(f"a backend named {backend.name!r} is already registered; pass replace=True")
-    _registry[backend.name] = backend
-    return backend
+    return _backends.add(backend, replace)
 
 
-def _read_entry_points() -> None:
-    global _entry_points_read
-    if _entry_points_read:
-        return
-    _entry_points_read = True
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            backend = entry.load()
-        except Exception as exc:  # a broken plugin must not break seqnet
-            import warnings
-
-            warnings.warn(f"seqnet backend plugin {entry.name!r} failed to load: {exc}", stacklevel=2)
-            continue
-        if isinstance(backend, Backend):
-            _registry.setdefault(backend.name, backend)
+def register_converter(converter: Converter, *, replace: bool = False) -> Converter:
+    """Add `converter` to the registry (an error if the name is taken, unless `replace`)."""
+    return _converters.add(converter, replace)
 
 
 def registered() -> dict[str, Backend]:
     """Every registered backend by name, available here or not."""
-    _read_entry_points()
-    return dict(sorted(_registry.items(), key=lambda kv: (kv[0] != "numpy", kv[0])))
+    return _backends.all()
+
+
+def converters() -> dict[str, Converter]:
+    """Every registered converter by name, available here or not."""
+    return _converters.all()
 
 
 def backends() -> list[str]:
@@ -124,14 +192,31 @@ def backends() -> list[str]:
 
 def get_backend(name: str) -> Backend:
     """The registered backend `name`, or a BackendError listing the known ones."""
-    if not isinstance(name, str):
-        raise BackendError(f"backend={name!r} is not allowed: a backend name, one of {list(registered())}")
-    found = registered().get(name)
-    if found is None:
-        raise BackendError(f"backend={name!r} is not registered; known backends: {list(registered())}")
-    return found
+    return _backends.get(name)
+
+
+def get_converter(name: str) -> Converter:
+    """The registered converter `name`, or a BackendError listing the known ones."""
+    return _converters.get(name)
 
 
 def implementation(name: str) -> Any:
     """The loaded implementation module of backend `name`."""
     return get_backend(name).load()
+
+
+def check_options(fn: Callable[..., Any], options: Mapping[str, Any], what: str, fixed: tuple[str, ...] = ()) -> None:
+    """A BackendError naming each option `fn` does not take (with the closest allowed name), before the call."""
+    parameters = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    allowed = [
+        name
+        for name, p in parameters.items()
+        if name not in fixed and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    for name in options:
+        if name not in allowed:
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BackendError(f"{what} has no option {name!r}{hint}; its options: {allowed or 'none'}")

@@ -80,7 +80,7 @@ def fused_reason(spec: Spec) -> str | None:
 
 
 @contextlib.contextmanager
-def _default_dtype(dtype: str):
+def default_dtype(dtype: str):
     """Paddle creates parameters in its default dtype (Layer.to(dtype=...) fails on RNN layers)."""
     old = paddle.get_default_dtype()
     paddle.set_default_dtype(dtype)
@@ -90,7 +90,8 @@ def _default_dtype(dtype: str):
         paddle.set_default_dtype(old)
 
 
-def _fused_layer(spec: Spec):
+def fused_layer(spec: Spec):
+    """Paddle's own SimpleRNN / LSTM / GRU with the spec's hyper-parameters (fresh weights)."""
     kwargs: dict[str, Any] = dict(
         num_layers=spec.num_layers,
         direction="bidirect" if spec.bidirectional else "forward",
@@ -111,20 +112,29 @@ def _cell_name(spec: Spec, layer: int, suffix: str) -> str:
     return f"{layer}.cell_bw" if suffix else f"{layer}.cell_fw"
 
 
-def canonical_to_paddle(spec: Spec, fused: bool) -> dict[str, tuple[str, bool]]:
-    """Canonical name -> (the model's parameter name, whether the array is stored transposed)."""
+def paddle_names(spec: Spec) -> dict[str, tuple[str, bool]]:
+    """Canonical name -> (its path inside Paddle's own SimpleRNN/LSTM/GRU, whether stored transposed).
+
+    Through the cell-level names ('0.cell_fw.weight_ih'): with proj_size Paddle's flat names are shifted.
+    Paddle's projection `weight_ho` (H, P) is the transpose of the canonical `weight_hr` (P, H)."""
     mapping = {}
     for layer, suffix in layer_names(spec):
+        cell = _cell_name(spec, layer, suffix)
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
             canonical = f"{name}_l{layer}{suffix}"
-            if canonical not in layout(spec):
-                continue
-            if not fused:
-                mapping[canonical] = (f"rnn.{canonical}", False)
-            elif name == "weight_hr":
-                mapping[canonical] = (f"rnn.{_cell_name(spec, layer, suffix)}.weight_ho", True)
-            else:
-                mapping[canonical] = (f"rnn.{_cell_name(spec, layer, suffix)}.{name}", False)
+            if canonical in layout(spec):
+                mapping[canonical] = (f"{cell}.weight_ho", True) if name == "weight_hr" else (f"{cell}.{name}", False)
+    return mapping
+
+
+def canonical_to_paddle(spec: Spec, fused: bool) -> dict[str, tuple[str, bool]]:
+    """Canonical name -> (the model's parameter name, whether the array is stored transposed)."""
+    if fused:
+        mapping = {canonical: (f"rnn.{path}", t) for canonical, (path, t) in paddle_names(spec).items()}
+    else:
+        mapping = {
+            canonical: (f"rnn.{canonical}", False) for canonical in layout(spec) if not canonical.startswith("head.")
+        }
     if spec.output_size:
         mapping["head.weight"] = ("head.weight", True)
         mapping["head.bias"] = ("head.bias", False)
@@ -187,7 +197,7 @@ class SeqnetPaddle(paddle.nn.Layer):
     def __init__(self, spec: Spec, fused: bool):
         super().__init__()
         self.spec = spec
-        self.rnn = _fused_layer(spec) if fused else GenericRNN(spec)
+        self.rnn = fused_layer(spec) if fused else GenericRNN(spec)
         self.head = (
             paddle.nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
         )
@@ -255,11 +265,11 @@ class SeqnetPaddle(paddle.nn.Layer):
         found = canonical_to_paddle(self.spec, self.fused).get(name)
         if found is None:
             return None
-        param = _walk(self, found[0])
+        param = walk(self, found[0])
         return param.T if found[1] else param
 
 
-def _walk(node, dotted: str):
+def walk(node: Any, dotted: str) -> Any:
     """The sublayer or parameter at a dotted path ('rnn.0.cell_fw.weight_ih'): named_parameters() lists
     shared tensors under one name only, and with proj_size its flat names are shifted, so paths are walked."""
     for part in dotted.split("."):
@@ -294,18 +304,18 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: str | No
         raise BackendError(f"fused=True is not possible for {spec}: {reason}")
     if device is not None:
         paddle.set_device(device)
-    with _default_dtype(dtype):
+    with default_dtype(dtype):
         model = SeqnetPaddle(spec, fused=reason is None if fused is None else fused)
     for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
         value = np.asarray(weights[canonical], dtype=dtype)
-        _walk(model, name).set_value(value.T if transposed else value)
+        walk(model, name).set_value(value.T if transposed else value)
     return model  # in train mode, as every new paddle Layer
 
 
 def weights_of(model: SeqnetPaddle) -> dict[str, np.ndarray]:
     out = {}
     for canonical, (name, transposed) in canonical_to_paddle(model.spec, model.fused).items():
-        value = _walk(model, name).numpy()
+        value = walk(model, name).numpy()
         out[canonical] = np.ascontiguousarray(value.T if transposed else value)
     return out
 
@@ -346,6 +356,6 @@ def value_and_grad(
     value.backward()
     grads = {}
     for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
-        g = _walk(model, name).grad.numpy()
+        g = walk(model, name).grad.numpy()
         grads[canonical] = np.ascontiguousarray(g.T if transposed else g)
     return float(value), Weights({n: grads[n] for n in layout(spec)}), xt.grad.numpy().copy()

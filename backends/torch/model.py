@@ -44,7 +44,8 @@ def fused_reason(spec: Spec) -> str | None:
     return None
 
 
-def _fused_layer(spec: Spec) -> nn.Module:
+def fused_layer(spec: Spec) -> nn.Module:
+    """torch's own nn.RNN / nn.LSTM / nn.GRU with the spec's hyper-parameters (fresh weights)."""
     kwargs: dict[str, Any] = dict(
         input_size=spec.input_size,
         hidden_size=spec.hidden_size,
@@ -117,7 +118,7 @@ class SeqnetTorch(nn.Module):
     def __init__(self, spec: Spec, fused: bool):
         super().__init__()
         self.spec = spec
-        self.rnn = _fused_layer(spec) if fused else GenericRNN(spec)
+        self.rnn = fused_layer(spec) if fused else GenericRNN(spec)
         self.head = nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
 
     @property

@@ -1,0 +1,8 @@
+"""Keras 3 converter declaration (Keras has no seqnet backend: its layers convert to and from seqnet's Spec);
+keras is imported only when the converter is first used, never with TensorFlow."""
+
+from seqnet.registry import Converter
+
+converter = Converter(
+    name="keras", module=f"{__name__}.convert", roots=("keras",), requires=("keras",), install="keras"
+)

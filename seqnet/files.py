@@ -1,0 +1,142 @@
+"""Model files in every format seqnet converts, and the parity check of `seqnet convert`.
+
+Requirements: numpy and safetensors; each converter's framework for its own formats.
+
+By suffix: `.safetensors` (seqnet's own file, or a plain state dict in PyTorch's or Paddle's names), and the
+converters' suffixes: `.pt` / `.pth` (torch, read with `torch.load(weights_only=True)`), `.pdparams` (Paddle,
+read by a restricted unpickler that builds NumPy arrays only), `.onnx`. Each converter module defines
+`read_file(path)` (a checkpoint's arrays, or an `Imported` for a self-describing file), `write_file(path,
+spec, weights, prefix, head)` and `run_file(path, spec, prefix, head, x)`: the file's model run by the
+framework's own layer, loaded by the framework's own loader, so `compare` checks seqnet's conversion
+against each framework rather than against itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqnet.convert import Imported, finish
+from seqnet.errors import ConversionError, SeqnetError
+from seqnet.io import SPEC_KEY, load, read_safetensors, save
+from seqnet.parity import TOLERANCE, scaled_diff
+from seqnet.registry import Converter, converters
+from seqnet.spec import Spec
+from seqnet.weights import Weights
+
+NOT_IN_CHECKPOINTS = ("batch_first", "activation", "gru_variant", "output_mode", "dropout")
+
+
+@dataclass
+class ModelFile:
+    """A file read by `read`: its Spec and canonical weights, and how to run it in its own framework."""
+
+    path: Path
+    format: str  # "seqnet", or the name of the converter whose format it is ("torch", "paddle", "onnx")
+    spec: Spec
+    weights: Weights
+    prefix: str = ""
+    head: str | None = None
+
+
+def formats() -> dict[str, str]:
+    """suffix -> format name, for every format readable here or by an installed converter."""
+    out = {".safetensors": "seqnet"}
+    for name, converter in converters().items():
+        out.update({suffix: name for suffix in converter.suffixes})
+    return out
+
+
+def _converter(path: Path) -> Converter:
+    suffix = path.suffix.lower()
+    for converter in converters().values():
+        if suffix in converter.suffixes:
+            return converter
+    raise ConversionError(f"{str(path)!r}: unknown file type {suffix!r}; seqnet converts {sorted(formats())}")
+
+
+def read(
+    path: str | os.PathLike, framework: str | None = None, prefix: str = "", head: str | None = None, **spec_fields: Any
+) -> ModelFile:
+    """The Spec and weights a model file holds. A checkpoint (`.pt`, `.pdparams`, a plain `.safetensors`)
+    infers its Spec as `from_state_dict` does (`framework` names the checkpoint's naming for a plain
+    safetensors file; default: Paddle's where its cell names occur, else PyTorch's)."""
+    path = Path(path)
+    if path.suffix.lower() not in formats():
+        raise ConversionError(f"{str(path)!r}: a path must end in one of {sorted(formats())}")
+    if not path.is_file():
+        raise ConversionError(f"{str(path)!r} does not exist or is not a file")
+    if path.suffix.lower() == ".safetensors":
+        arrays, metadata = read_safetensors(path)
+        if SPEC_KEY in metadata:
+            spec, weights = load(path)
+            spec, weights = finish(Imported(spec.to_dict(), dict(weights), repr(str(path))), spec_fields)
+            return ModelFile(path, "seqnet", spec, weights)
+        naming = framework or ("paddle" if any(".cell" in name for name in arrays) else "torch")
+        return _checkpoint(path, naming, arrays, prefix, head, spec_fields, run_as="seqnet")
+    converter = _converter(path)
+    content = converter.load().read_file(path)
+    if isinstance(content, Imported):  # a self-describing file (ONNX)
+        spec, weights = finish(content, spec_fields)
+        return ModelFile(path, converter.name, spec, weights)
+    return _checkpoint(path, converter.name, content, prefix, head, spec_fields, run_as=converter.name)
+
+
+def _checkpoint(
+    path: Path, naming: str, arrays: dict, prefix: str, head: str | None, spec_fields: dict, run_as: str
+) -> ModelFile:
+    from seqnet.convert import _head_name, get_converter, to_numpy
+
+    impl = get_converter(naming).load()
+    imported = impl.from_state_dict({k: to_numpy(v) for k, v in arrays.items()}, prefix, _head_name(head))
+    imported.source = f"{str(path)!r} ({imported.source.removeprefix('the ')})"
+    spec, weights = finish(imported, spec_fields)
+    return ModelFile(path, run_as, spec, weights, imported.prefix, _head_name(head))
+
+
+def write(path: str | os.PathLike, spec: Spec, weights: Weights, prefix: str = "", head: str = "head") -> ModelFile:
+    """Write `spec` and `weights` in the format `path`'s suffix names (atomically); the written file."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        save(path, spec, weights)
+        return ModelFile(path, "seqnet", spec, weights)
+    converter = _converter(path)
+    impl = converter.load()
+    impl.write_file(path, spec, weights, prefix, head)
+    return ModelFile(path, converter.name, spec, weights, prefix, head if spec.output_size else None)
+
+
+def run(model_file: ModelFile, x: np.ndarray) -> tuple[np.ndarray, str]:
+    """(outputs, what ran them): the file's model run by its own framework where installed (seqnet's own
+    files by the NumPy reference backend)."""
+    if model_file.format != "seqnet":
+        converter = converters()[model_file.format]
+        if converter.available():
+            try:
+                impl = converter.load()
+                outputs = impl.run_file(model_file.path, model_file.spec, model_file.prefix, model_file.head, x)
+                return np.asarray(outputs), f"{model_file.format}'s own layer"
+            except SeqnetError as exc:
+                if "has no standard layer" not in str(exc):
+                    raise
+    from seqnet.build import build, predict
+
+    return predict(build(model_file.spec, "numpy", model_file.weights, model_file.weights.dtype.name), x)[0], (
+        "seqnet's NumPy reference"
+    )
+
+
+def compare(source: ModelFile, target: ModelFile, seed: int = 0, batch: int = 3, steps: int = 7) -> dict[str, Any]:
+    """Both files run on one random batch, each in its own framework: the largest scaled difference of their
+    outputs, the tolerance for their dtypes, and what ran each."""
+    spec = source.spec
+    shape = (batch, steps, spec.input_size) if spec.batch_first else (steps, batch, spec.input_size)
+    dtype = "float32" if "float32" in (source.weights.dtype.name, target.weights.dtype.name) else "float64"
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    a, ran_a = run(source, x)
+    b, ran_b = run(target, x)
+    return {"difference": scaled_diff(a, b), "tolerance": TOLERANCE[dtype], "source": ran_a, "target": ran_b}
