@@ -8,7 +8,7 @@ same function. Importing seqnet imports no deep-learning framework.
 from __future__ import annotations
 
 from seqnet.build import build, predict, weights_of
-from seqnet.convert import from_framework, from_state_dict, to_framework, to_state_dict
+from seqnet.convert import export_onnx, from_framework, from_state_dict, to_framework, to_state_dict
 from seqnet.errors import (
     BackendError,
     BackendUnavailable,
@@ -44,6 +44,7 @@ __all__ = [
     "as_weights",
     "backends",
     "build",
+    "export_onnx",
     "fit",
     "from_framework",
     "from_state_dict",

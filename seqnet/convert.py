@@ -138,6 +138,40 @@ def to_state_dict(
     return impl.to_state_dict(spec, checked, prefix, _head_name(head) or "head")
 
 
+def export_onnx(
+    spec: Spec,
+    weights: Mapping[str, Any],
+    path: str | os.PathLike | None = None,
+    opset: int | None = None,
+    *,
+    lengths: bool = False,
+    initial_state: bool = False,
+    dtype: str | None = None,
+) -> Any:
+    """`spec` with `weights` as an ONNX model (an `onnx.ModelProto`, checked with onnx.checker), written to
+    `path` atomically if given.
+
+    The standard RNN, LSTM and GRU operators, one node per layer (a Scan for a projected LSTM), the head, and
+    `output_mode="last"` from `Y_h`. Inputs: `x` with dynamic batch and time axes in the spec's layout,
+    `lengths` (B,) int64 when `lengths=True`, `h0` (and `c0`) when `initial_state=True`; outputs `outputs`,
+    `h_n` (and `c_n`). `opset`: 14 or newer (default 17). `dtype`: the weights' unless given ("float32";
+    onnxruntime's CPU RNN kernels have no float64). Needs `seqnet[onnx]`.
+    """
+    if not isinstance(spec, Spec):
+        raise SpecError(f"export_onnx needs a seqnet.Spec, got {type(spec).__name__}")
+    checked = as_weights(spec, weights)
+    for name, value in (("lengths", lengths), ("initial_state", initial_state)):
+        if not isinstance(value, bool):
+            raise ConversionError(f"{name}={value!r} is not allowed: True or False")
+    impl = get_converter("onnx").load()
+    options = {"opset": opset, "lengths": lengths, "initial_state": initial_state, "dtype": dtype}
+    if path is None:
+        from seqnet_backends.onnx.export import export
+
+        return export(spec, checked, **options)
+    return impl.write_file(path, spec, checked, **options)
+
+
 def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
     """Call a framework's own layer (anything `from_framework` reads) the framework's way on NumPy inputs in
     seqnet's conventions; NumPy (outputs, state) back, the state in seqnet's layout ((L*D, B, H) arrays)."""

@@ -19,8 +19,16 @@ def dtype_name(dtype: Any) -> str:
     return str(dtype).rsplit(".", 1)[-1]
 
 
-def _shape(value: Any) -> tuple[int, ...]:
-    return tuple(int(n) for n in value.shape)
+def _shape(value: Any) -> tuple[Any, ...]:
+    """The dims of an array: ints where known; None where a trace or static graph leaves them open (a torch
+    SymInt under torch.export, -1 or None in a Paddle static graph). Never int() a symbolic dim: that would
+    specialise it."""
+    return tuple(int(n) if isinstance(n, (int, np.integer)) and n >= 0 else None for n in value.shape)
+
+
+def _differ(got: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
+    """Whether known dims contradict: unknown dims (None) on either side match anything."""
+    return len(got) != len(want) or any(a is not None and b is not None and a != b for a, b in zip(got, want))
 
 
 def check_call(
@@ -30,8 +38,9 @@ def check_call(
     state: Any = None,
     lengths: Any = None,
     lengths_values: np.ndarray | None = None,
-) -> tuple[int, int]:
-    """Validate one call; returns (batch, steps). Raises InputError naming what is wrong.
+) -> tuple[Any, Any]:
+    """Validate one call; returns (batch, steps), None where a trace leaves a dim open. Raises InputError
+    naming what is wrong.
 
     `lengths_values` is the NumPy copy of `lengths` where the backend can see its values (it cannot
     inside a JAX trace); value checks are skipped when it is None.
@@ -42,10 +51,10 @@ def check_call(
     layout = "(B, T, input_size)" if spec.batch_first else "(T, B, input_size)"
     if len(shape) != 3:
         raise InputError(f"x has shape {list(shape)}: expected 3 dimensions {layout}")
-    if shape[2] != spec.input_size:
+    if shape[2] is not None and shape[2] != spec.input_size:
         raise InputError(f"x has shape {list(shape)}: its last dimension must be input_size={spec.input_size}")
     batch, steps = (shape[0], shape[1]) if spec.batch_first else (shape[1], shape[0])
-    if batch < 1 or steps < 1:
+    if (batch is not None and batch < 1) or (steps is not None and steps < 1):
         raise InputError(f"x has shape {list(shape)}: batch and time must be at least 1")
     if dtype_name(x.dtype) != model_dtype:
         raise InputError(
@@ -56,13 +65,13 @@ def check_call(
         _check_state(spec, model_dtype, state, batch)
     if lengths is not None:
         lshape = _shape(lengths) if hasattr(lengths, "shape") else (len(lengths),)
-        if lshape != (batch,):
+        if _differ(lshape, (batch,)):
             raise InputError(f"lengths has shape {list(lshape)}: expected ({batch},), one length per sequence")
         if lengths_values is not None:
             values = np.asarray(lengths_values)
             if values.dtype.kind not in "iu":
                 raise InputError(f"lengths has dtype {values.dtype}: expected integers")
-            bad = (values < 1) | (values > steps)
+            bad = (values < 1) | (values > (steps if steps is not None else np.inf))
             if bad.any():
                 raise InputError(
                     f"lengths {values.tolist()} out of range: each must be in 1..{steps} (the number of steps of x)"
@@ -84,7 +93,7 @@ def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
     for name, value in parts.items():
         if not hasattr(value, "shape"):
             raise InputError(f"state {name} must be an array, got {type(value).__name__}")
-        if _shape(value) != expected[name]:
+        if _differ(_shape(value), expected[name]):
             raise InputError(
                 f"state {name} has shape {list(_shape(value))}: expected {list(expected[name])} "
                 f"(num_layers * directions, batch, {'hidden_size' if name == 'c' else 'H_out'})"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import InputError, SeqnetError
+from seqnet.errors import BackendError, InputError
 from seqnet.inputs import check_call
 from seqnet.losses import LOSSES, check_target
 from seqnet.registry import get_backend
@@ -64,7 +64,10 @@ def value_and_grad(
     check_target(spec, loss, spec.output_shape(x.shape), target)
     impl = get_backend(backend).load()
     if not hasattr(impl, "value_and_grad"):
-        raise SeqnetError(f"backend {backend!r} does not compute gradients")
+        raise BackendError(
+            f"backend {backend!r} is inference only: it computes no gradients; value_and_grad and fit run on a "
+            "backend that does (numpy, torch, paddle, jax), and the trained weights build the same model here"
+        )
     value, grads, dx = impl.value_and_grad(
         spec, weights.astype(dtype), x, target, loss, state, lengths, dtype, training, dropout_seed
     )

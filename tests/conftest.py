@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -11,7 +13,7 @@ from seqnet.registry import get_backend
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")
+FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")  # the backends that train; "onnxruntime" is inference only
 
 
 def require(backend: str) -> None:
@@ -38,3 +40,13 @@ def framework(request) -> str:
 def any_backend(request) -> str:
     require(request.param)
     return request.param
+
+
+def backends_for(dtype: str) -> list[str]:
+    """The usable backends whose models compute in `dtype` (onnxruntime: float32 only)."""
+    return [name for name in seqnet.backends() if dtype in get_backend(name).dtypes]
+
+
+def cli(*args: object) -> subprocess.CompletedProcess:
+    """`seqnet ARGS...` run as a user would, in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "seqnet.cli", *map(str, args)], capture_output=True, text=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import backends_for, cli, require
 from native import ADAPTERS, Native
 
 import seqnet
@@ -77,7 +77,7 @@ def test_from_framework_reproduces_the_layer_on_every_backend(fw, case):
     assert spec == case.spec
     x, state, lengths = _inputs(fw, case, adapter.dtype)
     want = adapter.call(native, spec, x, state, lengths)
-    for backend in seqnet.backends():
+    for backend in backends_for(adapter.dtype):
         got = seqnet.predict(seqnet.build(spec, backend, weights, adapter.dtype), x, state, lengths)
         assert_same(spec, got, want, lengths, parity.TOLERANCE[adapter.dtype], adapter.zero_padding)
 
@@ -181,7 +181,9 @@ def test_from_framework_of_a_seqnet_model_and_bad_objects():
     assert got_spec == spec and np.array_equal(got["weight_ih_l0"], seqnet.weights_of(model)["weight_ih_l0"])
     with pytest.raises(seqnet.ConversionError, match="cannot read a builtins.dict"):
         seqnet.from_framework({"weight_ih_l0": 1})
-    with pytest.raises(seqnet.ConversionError, match=r"a path must end in one of \[.*'.pdparams', '.pt', '.pth', '.safetensors'\]"):
+    with pytest.raises(
+        seqnet.ConversionError, match=r"a path must end in one of \[.*'.pdparams', '.pt', '.pth', '.safetensors'\]"
+    ):
         seqnet.from_framework("model.h5")
     with pytest.raises(seqnet.SpecError, match=r"unknown Spec field\(s\) \['hiden_size'\]"):
         seqnet.from_framework(model, hiden_size=3)
@@ -527,12 +529,6 @@ def test_run_calls_the_layer_as_its_users_do(fw, case):
 
 
 # -- seqnet convert -------------------------------------------------------------------------------------------------
-def _convert(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "seqnet.cli", "convert", *map(str, args)], capture_output=True, text=True
-    )
-
-
 def test_convert_cli_between_checkpoints_with_a_parity_report(tmp_path):
     need("torch")
     need("paddle")
@@ -540,7 +536,9 @@ def test_convert_cli_between_checkpoints_with_a_parity_report(tmp_path):
 
     model = _torch_model()
     torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "tagger.pt")
-    done = _convert(tmp_path / "tagger.pt", tmp_path / "tagger.pdparams", "--head", "model.fc", "--batch-first", "true")
+    done = cli(
+        "convert", tmp_path / "tagger.pt", tmp_path / "tagger.pdparams", "--head", "model.fc", "--batch-first", "true"
+    )
     assert done.returncode == 0, done.stderr
     assert "layer under 'model.encoder.', head 'model.fc'" in done.stdout
     assert "in torch's own layer vs " in done.stdout and "in paddle's own layer: largest difference" in done.stdout
@@ -559,12 +557,12 @@ def test_convert_cli_between_checkpoints_with_a_parity_report(tmp_path):
     theirs = model.encoder(torch.tensor(x))[0].detach().numpy()
     assert parity.scaled_diff(mine, theirs) <= 1e-12
     # and back to torch and to seqnet's own file; a zero tolerance shows the exit code
-    assert _convert(tmp_path / "tagger.pdparams", tmp_path / "back.pt", "--head", "head").returncode == 0
-    assert _convert(tmp_path / "back.pt", tmp_path / "back.safetensors", "--head", "head").returncode == 0
+    assert cli("convert", tmp_path / "tagger.pdparams", tmp_path / "back.pt", "--head", "head").returncode == 0
+    assert cli("convert", tmp_path / "back.pt", tmp_path / "back.safetensors", "--head", "head").returncode == 0
     loaded_spec, _ = seqnet.load(tmp_path / "back.safetensors")
     assert loaded_spec == spec
     torch.save(seqnet.to_state_dict(spec, seqnet.init_weights(spec), "torch"), tmp_path / "f32.pt")
-    strict = _convert(tmp_path / "f32.pt", tmp_path / "f32.pdparams", "--tolerance", "0")
+    strict = cli("convert", tmp_path / "f32.pt", tmp_path / "f32.pdparams", "--tolerance", "0")
     assert strict.returncode == 1 and "MISMATCH" in strict.stdout  # float32 paths differ by rounding
 
 
@@ -578,7 +576,7 @@ def test_convert_never_unpickles_code(tmp_path):
 
     for name in ("evil.pt", "evil.pdparams"):
         (tmp_path / name).write_bytes(pickle.dumps({"weight_ih_l0": Evil()}))
-        done = _convert(tmp_path / name, tmp_path / "out.safetensors")
+        done = cli("convert", tmp_path / name, tmp_path / "out.safetensors")
         assert done.returncode == 2 and "never unpickles arbitrary code" in done.stderr
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "out.safetensors").exists()
 
@@ -593,5 +591,5 @@ def test_plain_safetensors_state_dict_converts(tmp_path):
         seqnet.load(tmp_path / "plain.safetensors")
     spec, weights = seqnet.from_framework(tmp_path / "plain.safetensors", head="fc")
     assert spec.proj_size == 3 and spec.output_size == 5
-    done = _convert(tmp_path / "plain.safetensors", tmp_path / "mine.safetensors", "--head", "fc")
+    done = cli("convert", tmp_path / "plain.safetensors", tmp_path / "mine.safetensors", "--head", "fc")
     assert done.returncode == 0, done.stderr

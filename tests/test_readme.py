@@ -37,7 +37,7 @@ def test_readme_examples_run_and_backends_agree(tmp_path, monkeypatch):
             assert done.returncode == 0, done.stdout + done.stderr
             assert ": ok" in done.stdout
     report = eval(printed[0])  # the dict parity.compare returned, as printed
-    assert set(report) == {"numpy", "torch", "paddle", "jax"}
+    assert set(report) == {"numpy", "torch", "paddle", "jax", "onnxruntime"}
     assert all(r["outputs"] <= 1e-5 and r["state"] <= 1e-5 for r in report.values())
     assert namespace["out_pt"].shape == (4, 10, 64)
     differences = [float(text) for text in printed[1:] if text.strip()]

@@ -19,6 +19,11 @@ Where Paddle differs from seqnet's conventions, this module maps them explicitly
   bias_ih_attr=False (IndexError in RNNBase), and with zero biases frozen (stop_gradient=True) the fused
   kernel's backward fails ("Required tensor shall not be nullptr").
 - `paddle.nn.Linear` stores its weight as (in, out): the head's weight is transposed on the way in and out.
+- Paddle's RNN kernels do not check `sequence_length`: a length above T corrupted the heap (glibc "malloc():
+  invalid size", an abort, Paddle 3.3.1); seqnet checks every length before Paddle sees it.
+- `paddle.jit.to_static`: inputs arrive as PIR values with open dims (-1); the checks use the known dims and
+  skip values, and open dims are read at run time with paddle.shape. In dynamic mode every eager Tensor is
+  an instance of `paddle.static.Variable`, so static values are recognised as `paddle.pir.Value` only.
 - Importing paddle sets OMP_NUM_THREADS=1 for the whole process and prints warnings: `import_paddle`
   imports it quietly and restores the environment; Paddle's own math uses OMP_NUM_THREADS if the user set
   it, else every core (as PyTorch does).
@@ -212,10 +217,19 @@ class SeqnetPaddle(paddle.nn.Layer):
 
     def forward(self, x, state=None, lengths=None):
         spec = self.spec
-        lengths = _lengths_tensor(lengths)
+        static = isinstance(x, _STATIC)  # paddle.jit.to_static: shapes may be open (-1), values unknown
+        if static and not self.fused and x.shape[1 if spec.batch_first else 0] < 0:  # before any op is made
+            raise InputError(
+                "paddle.jit.to_static: the generic path runs a Python loop over time, so its InputSpec needs a fixed "
+                f"time axis (e.g. InputSpec([None, 50, {spec.input_size}])), not None; the fused path takes any length"
+            )
         for name, value in (("x", x), ("state", state)):
             _require_tensors(name, value)
-        batch, steps = check_call(spec, self.dtype, x, state, lengths, None if lengths is None else lengths.numpy())
+        lengths, values = _lengths_tensor(lengths, static)
+        check_call(spec, self.dtype, x, state, lengths, values)
+        # a static graph's open dims (-1) are read at run time; known ones stay ints (unbind needs them)
+        dims = [n if n >= 0 else paddle.shape(x)[i] for i, n in enumerate(x.shape)] if static else x.shape
+        batch, steps = (dims[0], dims[1]) if spec.batch_first else (dims[1], dims[0])
         mask = None
         if lengths is not None:  # (T, B, 1), 1 for valid steps
             mask = (paddle.arange(steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
@@ -277,19 +291,30 @@ def walk(node: Any, dotted: str) -> Any:
     return node
 
 
-def _lengths_tensor(lengths: Any):
+# what paddle.jit.to_static passes instead of tensors: PIR values. (Not paddle.static.Variable: in dynamic
+# mode isinstance(tensor, paddle.static.Variable) is True for every eager Tensor.)
+_STATIC = (paddle.pir.Value,)
+
+
+def _lengths_tensor(lengths: Any, static: bool) -> tuple[Any, np.ndarray | None]:
+    """(lengths as int64 for Paddle, their values for the checks or None in a static graph)."""
     if lengths is None:
-        return None
+        return None, None
+    if isinstance(lengths, _STATIC):
+        if "int" not in dtype_name(lengths.dtype):
+            raise InputError(f"lengths has dtype {dtype_name(lengths.dtype)}: expected integers")
+        return lengths.astype("int64"), None
     array = lengths.numpy() if isinstance(lengths, paddle.Tensor) else np.asarray(lengths)
     if array.dtype.kind not in "iu":
         raise InputError(f"lengths has dtype {array.dtype}: expected integers")
-    return paddle.to_tensor(array.astype(np.int64))
+    array = array.astype(np.int64)
+    return paddle.to_tensor(array), array
 
 
 def _require_tensors(name: str, value: Any) -> None:
     parts = value if isinstance(value, (tuple, list)) else (value,)
     for part in parts:
-        if part is not None and not isinstance(part, paddle.Tensor):
+        if part is not None and not isinstance(part, (paddle.Tensor, *_STATIC)):
             raise InputError(f"{name} must be a paddle.Tensor, got {type(part).__name__} (use paddle.to_tensor)")
 
 

@@ -16,6 +16,7 @@ torch 2.13 runs both on the CPU too, tested). The canonical weights go in and co
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -72,12 +73,8 @@ class GenericRNN(nn.Module):
             if not name.startswith("head."):
                 self.register_parameter(name, nn.Parameter(torch.empty(shape)))
 
-    def forward(self, xs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None, mask: torch.Tensor | None):
-        """xs (T, B, I); mask (T, B, 1) 0/1 or None -> outputs (T, B, D*H_out), h_n, c_n."""
-        seq, hs, cs = run_stack(
-            self.spec, _Ops(self.training), lambda n: getattr(self, n, None), xs, h0, c0, mask, self.training
-        )
-        return seq, torch.stack(hs), (None if cs is None else torch.stack(cs))
+    def forward(self, *args: Any) -> Any:
+        raise TypeError("GenericRNN holds parameters only; SeqnetTorch runs seqnet.generic over them")
 
 
 class _Ops:
@@ -131,20 +128,24 @@ class SeqnetTorch(nn.Module):
     def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
         spec = self.spec
         param = self.rnn.weight_hh_l0  # its dtype and device are the model's (cheaper than next(parameters()))
-        lengths = _lengths_tensor(lengths)
+        traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # export, trace, compile: no values
+        lengths = _lengths_tensor(lengths, traced)
         for name, value in (("x", x), ("state", state), ("lengths", lengths)):
             _require_tensors(name, value)
-        batch, steps = check_call(
-            spec, dtype_name(param.dtype), x, state, lengths, None if lengths is None else lengths.numpy()
+        check_call(
+            spec, dtype_name(param.dtype), x, state, lengths, None if lengths is None or traced else lengths.numpy()
         )
         _check_device(param.device, x, state)
+        steps, batch = (x.shape[1], x.shape[0]) if spec.batch_first else (x.shape[0], x.shape[1])
         mask = None
         if lengths is not None:
-            mask = (torch.arange(steps)[:, None] < lengths[None, :]).to(x.device)[:, :, None]  # (T, B, 1)
-        if self.fused:
+            mask = (torch.arange(steps, device=x.device)[:, None] < lengths.to(x.device)[None, :])[
+                :, :, None
+            ]  # (T, B, 1)
+        if self.fused and not (traced and lengths is not None):
             seq, final = self._forward_fused(x, state, lengths, steps)
-        else:
-            seq, final = self._forward_generic(x, state, mask, batch, param)
+        else:  # packed sequences have data-dependent shapes: a traced call with lengths runs the masked loop
+            seq, final = self._forward_generic(x, state, mask, batch, param, traced)
         hn = final[0] if spec.cell == "lstm" else final
         if spec.output_mode == "last":
             out = torch.cat(list(hn[-spec.num_directions :]), dim=1)
@@ -165,27 +166,40 @@ class SeqnetTorch(nn.Module):
         seq, _ = pad_packed_sequence(out, batch_first=spec.batch_first, total_length=steps)
         return seq, final
 
-    def _forward_generic(self, x, state, mask, batch, param):
+    def _forward_generic(self, x, state, mask, batch, param, traced):
+        """seqnet.generic's loop over the recurrent parameters (GenericRNN's, or the fused layer's own)."""
         spec = self.spec
         xs = x.transpose(0, 1) if spec.batch_first else x
+        if traced and torch.jit.is_tracing():
+            warnings.warn(
+                f"seqnet: the generic path's time loop is unrolled at T={xs.shape[0]} in this trace, so the traced "
+                "module takes inputs of that length only; for any length use torch.export on the fused path "
+                "(no lengths) or seqnet.export_onnx",
+                stacklevel=3,
+            )
         rows = spec.num_layers * spec.num_directions
         if state is None:
             h0 = param.new_zeros((rows, batch, spec.hidden_out))
             c0 = param.new_zeros((rows, batch, spec.hidden_size)) if spec.cell == "lstm" else None
         else:
             h0, c0 = state if spec.cell == "lstm" else (state, None)
-        seq, hn, cn = self.rnn(xs, h0, c0, None if mask is None else mask.to(xs.dtype))
+        rnn = self.rnn
+        seq, hs, cs = run_stack(
+            spec, _Ops(self.training), lambda n: getattr(rnn, n, None), xs, h0, c0,
+            None if mask is None else mask.to(xs.dtype), self.training,
+        )  # fmt: skip
         seq = seq.transpose(0, 1) if spec.batch_first else seq
-        return seq, ((hn, cn) if spec.cell == "lstm" else hn)
+        hn = torch.stack(hs)
+        return seq, ((hn, torch.stack(cs)) if spec.cell == "lstm" else hn)
 
 
-def _lengths_tensor(lengths: Any) -> torch.Tensor | None:
+def _lengths_tensor(lengths: Any, traced: bool = False) -> torch.Tensor | None:
     if lengths is None:
         return None
     if isinstance(lengths, torch.Tensor):
         if lengths.is_floating_point():
             raise InputError(f"lengths has dtype {dtype_name(lengths.dtype)}: expected integers")
-        return lengths.detach().to("cpu", torch.int64)
+        return lengths.to(torch.int64) if traced else lengths.detach().to("cpu", torch.int64)
     array = np.asarray(lengths)
     if array.dtype.kind not in "iu":
         raise InputError(f"lengths has dtype {array.dtype}: expected integers")

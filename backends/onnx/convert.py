@@ -1,0 +1,265 @@
+"""ONNX files and models to and from seqnet: import of RNN, LSTM and GRU nodes, export, and `.onnx` files.
+
+Requirements: onnx; onnxruntime to run a file (`run_file`, `seqnet convert`'s parity report).
+
+Import reads the standard RNN/LSTM/GRU nodes as `torch.onnx.export`, tf2onnx and `seqnet.export_onnx` write
+them: weights as initializers or Constant nodes, several nodes chained as layers (the first node's input
+after a Transpose (1, 0, 2) of the graph's input means batch_first). Gate blocks are reordered from ONNX's
+(LSTM i, o, f, c; GRU z, r, h) into the canonical ones, `B` (D, 2*G*H) split into bias_ih and bias_hh,
+`linear_before_reset` 0 read as the reset-before GRU. Refused by name: peepholes (input P), `clip`,
+`input_forget`, activations other than the defaults (and Tanh, Relu, Sigmoid for RNN), `activation_alpha`
+and `activation_beta`, `layout=1`, a lone `direction="reverse"`, nodes that differ from each other.
+
+A file `seqnet.export_onnx` wrote carries its Spec in the model's metadata ("seqnet.spec"): batch_first,
+the head and its mode, and the projected LSTM (a Scan, see scan.py) come back from it; other files give the
+recurrent layers (pass what the graph cannot hold, such as output_mode, as Spec fields).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqnet.convert import Imported, canonical_float, describe
+from seqnet.errors import BackendUnavailable, ConversionError
+from seqnet.io import SPEC_KEY, atomic_write
+from seqnet.spec import Spec
+from seqnet.weights import Weights
+
+from .export import OPS, export, from_onnx_order
+
+_CELLS = {op: cell for cell, op in OPS.items()}
+_DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
+_RNN_ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu", "Sigmoid": "sigmoid"}
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise BackendUnavailable("ONNX files need onnx: pip install 'seqnet[onnx]'") from None
+    return onnx
+
+
+def _model_proto(obj: Any) -> tuple[Any, str]:
+    onnx = _onnx()
+    if isinstance(obj, (str, os.PathLike)):
+        try:
+            return onnx.load(os.fspath(obj)), repr(str(obj))
+        except Exception as exc:  # onnx raises DecodeError and others by cause
+            raise ConversionError(f"{str(obj)!r} is not an ONNX model: {type(exc).__name__}: {exc}") from None
+    if isinstance(obj, onnx.ModelProto):
+        return obj, "the ONNX model"
+    raise ConversionError(
+        f"from_framework reads an onnx.ModelProto or a path to a .onnx file, not a {type(obj).__name__}"
+    )
+
+
+def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
+    """The Spec fields and canonical arrays of the RNN/LSTM/GRU nodes of an ONNX model (or file)."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+
+    if params is not None or head is not None:
+        raise ConversionError("params= and head= do not apply to an ONNX model")
+    model, source = _model_proto(obj)
+    graph = model.graph
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    values[node.output[0]] = numpy_helper.to_array(attr.t)
+    meta = {p.key: p.value for p in model.metadata_props}
+    stored = Spec.from_json(meta[SPEC_KEY]) if SPEC_KEY in meta else None
+    nodes = [node for node in graph.node if node.op_type in _CELLS]
+    if stored is not None and stored.proj_size:
+        return _from_seqnet_scan(stored, values, source)
+    if not nodes:
+        raise ConversionError(f"{source} holds no RNN, LSTM or GRU node")
+    settings = [_node_settings(onnx, node, values, source) for node in nodes]
+    for index, s in enumerate(settings[1:], 1):
+        for key in ("cell", "hidden_size", "bidirectional", "activation", "gru_variant", "bias"):
+            if s[key] != settings[0][key]:
+                raise ConversionError(
+                    f"{source}: node {nodes[index].name or index} has {key}={s[key]!r} where the first "
+                    f"has {settings[0][key]!r}: a seqnet Spec stacks equal layers"
+                )
+    first = settings[0]
+    fields: dict[str, Any] = {
+        "cell": first["cell"], "hidden_size": first["hidden_size"], "num_layers": len(nodes),
+        "bidirectional": first["bidirectional"], "bias": first["bias"], "activation": first["activation"],
+        "gru_variant": first["gru_variant"], "input_size": int(first["W"].shape[2]), "proj_size": 0,
+        "batch_first": _batch_first(graph, nodes[0]),
+    }  # fmt: skip
+    arrays: dict[str, np.ndarray] = {}
+    for k, s in enumerate(settings):
+        gh = s["W"].shape[1]
+        for d, suffix in enumerate(("", "_reverse")[: 2 if s["bidirectional"] else 1]):
+            arrays[f"weight_ih_l{k}{suffix}"] = from_onnx_order(s["W"][d], s["cell"])
+            arrays[f"weight_hh_l{k}{suffix}"] = from_onnx_order(s["R"][d], s["cell"])
+            if s["B"] is not None:
+                arrays[f"bias_ih_l{k}{suffix}"] = from_onnx_order(s["B"][d][:gh], s["cell"])
+                arrays[f"bias_hh_l{k}{suffix}"] = from_onnx_order(s["B"][d][gh:], s["cell"])
+    if stored is not None:  # seqnet's own file: what the graph cannot say, and the head
+        fields.update(batch_first=stored.batch_first, output_mode=stored.output_mode, dropout=stored.dropout)
+        if stored.output_size is not None:
+            fields["output_size"] = stored.output_size
+            arrays["head.weight"] = np.ascontiguousarray(_named(values, "head_weight", source).T)
+            arrays["head.bias"] = _named(values, "head_bias", source)
+    return Imported(fields, arrays, source, describe(arrays))
+
+
+def _node_settings(onnx: Any, node: Any, values: dict, source: str) -> dict[str, Any]:
+    where = f"{source}: {node.op_type} node {node.name!r}"
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else [x.decode() if isinstance(x, bytes) else x for x in v]
+                 if isinstance(v, list) else v) for k, v in attrs.items()}  # fmt: skip
+    for name in ("clip", "activation_alpha", "activation_beta"):
+        if name in attrs:
+            raise ConversionError(f"{where}: {name}={attrs[name]!r}; seqnet's cells have no {name}")
+    if attrs.get("input_forget", 0):
+        raise ConversionError(f"{where}: input_forget={attrs['input_forget']}; seqnet's LSTM couples no gates")
+    if attrs.get("layout", 0):
+        raise ConversionError(f"{where}: layout={attrs['layout']} (batch-major X); seqnet reads layout=0 nodes")
+    inputs = list(node.input) + [""] * 8
+    if node.op_type == "LSTM" and inputs[7]:
+        raise ConversionError(f"{where}: peepholes (input P {inputs[7]!r}); seqnet's LSTM has no peephole connections")
+    direction = attrs.get("direction", "forward")
+    if direction not in ("forward", "bidirectional"):
+        raise ConversionError(
+            f"{where}: direction={direction!r} alone; seqnet runs a reverse direction only in a bidirectional layer"
+        )
+    d = 2 if direction == "bidirectional" else 1
+    activations = attrs.get("activations")
+    activation = "tanh"
+    if node.op_type == "RNN":
+        chosen = activations or ["Tanh"] * d
+        if len(set(chosen)) != 1 or chosen[0] not in _RNN_ACTIVATIONS:
+            raise ConversionError(f"{where}: activations={chosen}; seqnet's RNN offers one of Tanh, Relu, Sigmoid")
+        activation = _RNN_ACTIVATIONS[chosen[0]]
+    elif activations is not None and activations != _DEFAULT_ACTIVATIONS[node.op_type] * d:
+        raise ConversionError(
+            f"{where}: activations={activations}; seqnet's {node.op_type} uses {_DEFAULT_ACTIVATIONS[node.op_type]}"
+        )
+
+    def value(name: str, what: str) -> np.ndarray | None:
+        if not name:
+            return None
+        if name not in values:
+            raise ConversionError(
+                f"{where}: its {what} {name!r} is computed in the graph, not stored; seqnet reads "
+                "weights stored as initializers or Constant nodes"
+            )
+        return canonical_float(values[name])
+
+    return {
+        "cell": _CELLS[node.op_type], "hidden_size": int(attrs["hidden_size"]), "bidirectional": d == 2,
+        "activation": activation,
+        "gru_variant": "reset_before" if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0)
+        else "reset_after",
+        "W": value(inputs[1], "W"), "R": value(inputs[2], "R"), "B": value(inputs[3], "B"), "bias": bool(inputs[3]),
+    }  # fmt: skip
+
+
+def _batch_first(graph: Any, first: Any) -> bool:
+    producer = {out: node for node in graph.node for out in node.output}
+    node = producer.get(first.input[0])
+    if node is not None and node.op_type == "Transpose":
+        perm = [a for a in node.attribute if a.name == "perm"]
+        return bool(perm) and list(perm[0].ints) == [1, 0, 2]
+    return False
+
+
+def _named(values: dict, base: str, source: str) -> np.ndarray:
+    """The one initializer export named `{base}_<n>`."""
+    found = [name for name in values if re.fullmatch(rf"{re.escape(base)}_\d+", name)]
+    if len(found) != 1:
+        raise ConversionError(
+            f"{source}: its seqnet metadata promises {base}, but it has {len(found)} such initializers"
+        )
+    return canonical_float(values[found[0]])
+
+
+def _from_seqnet_scan(spec: Spec, values: dict, source: str) -> Imported:
+    """A projected LSTM seqnet exported as Scans: its weights from their named initializers."""
+    arrays: dict[str, np.ndarray] = {}
+    for k in range(spec.num_layers):
+        for suffix in ("", "_reverse")[: spec.num_directions]:
+            tag = f"_l{k}{suffix}"
+            arrays[f"weight_ih_l{k}{suffix}"] = np.ascontiguousarray(_named(values, f"Wih{tag}", source).T)
+            arrays[f"weight_hh_l{k}{suffix}"] = np.ascontiguousarray(_named(values, f"Rt{tag}", source).T)
+            arrays[f"weight_hr_l{k}{suffix}"] = np.ascontiguousarray(_named(values, f"Whr{tag}", source).T)
+            if spec.bias:
+                arrays[f"bias_ih_l{k}{suffix}"] = _named(values, f"bih{tag}", source)
+                arrays[f"bias_hh_l{k}{suffix}"] = _named(values, f"bhh{tag}", source)
+    if spec.output_size is not None:
+        arrays["head.weight"] = np.ascontiguousarray(_named(values, "head_weight", source).T)
+        arrays["head.bias"] = _named(values, "head_bias", source)
+    return Imported(spec.to_dict(), arrays, source, describe(arrays))
+
+
+def to_framework(spec: Spec, weights: Weights, into: Any = None, opset: int | None = None, lengths: bool = False,
+                 initial_state: bool = False) -> Any:  # fmt: skip
+    """The onnx.ModelProto of the spec (see export.py)."""
+    if into is not None:
+        raise ConversionError("into= does not apply to ONNX: an ONNX model is written, not loaded into")
+    return export(spec, weights, opset=opset, lengths=lengths, initial_state=initial_state)
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+def read_file(path: Any) -> Imported:
+    return from_framework(Path(path))
+
+
+def write_file(path: Any, spec: Spec, weights: Weights, prefix: str = "", head: str = "head", **options: Any) -> Any:
+    """The model written to `path` atomically (prefix and head do not apply: ONNX holds a graph)."""
+    model = export(spec, weights, **options)
+    data = model.SerializeToString()
+    atomic_write(path, lambda handle: handle.write(data))
+    return model
+
+
+def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray) -> np.ndarray:
+    """The file run by onnxruntime (its first output: the model's outputs)."""
+    session = _session(Path(path).read_bytes(), None, None)
+    dtype = np.float32 if session.get_inputs()[0].type == "tensor(float)" else np.float64
+    feeds = {session.get_inputs()[0].name: np.asarray(x, dtype=dtype)}
+    return session.run(None, feeds)[0]
+
+
+def _session(data: bytes, providers: Any, threads: int | None) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise BackendUnavailable("running ONNX models needs onnxruntime: pip install 'seqnet[onnx]'") from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(data, options, providers=providers or ["CPUExecutionProvider"])
+
+
+def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
+    """An ONNX model (seqnet's export, or one whose inputs are x[, lengths][, h0, c0]) run by onnxruntime."""
+    model, _ = _model_proto(obj)
+    session = _session(model.SerializeToString(), None, None)
+    names = [i.name for i in session.get_inputs()]
+    feeds: dict[str, Any] = {names[0]: np.asarray(x, dtype=np.float32)}
+    if lengths is not None:
+        feeds["lengths"] = np.asarray(lengths, dtype=np.int64)
+    if state is not None:
+        parts = state if isinstance(state, (tuple, list)) else (state,)
+        feeds.update({n: np.asarray(p, dtype=np.float32) for n, p in zip(("h0", "c0"), parts)})
+    missing = sorted(set(feeds) - set(names))
+    if missing:
+        raise ConversionError(
+            f"the ONNX model has no input {missing}: export it with lengths=True / initial_state=True"
+        )
+    results = session.run(None, feeds)
+    return results[0], (tuple(results[1:3]) if len(results) == 3 else results[1])
