@@ -17,6 +17,7 @@ from seqnet.errors import (
     InputError,
     SeqnetError,
     SpecError,
+    TrainingError,
     WeightsError,
 )
 from seqnet.io import load, save
@@ -39,6 +40,7 @@ __all__ = [
     "SeqnetError",
     "Spec",
     "SpecError",
+    "TrainingError",
     "Weights",
     "WeightsError",
     "as_weights",

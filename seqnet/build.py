@@ -5,6 +5,7 @@ Requirements: numpy. The backend's framework is imported by the backend, on firs
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,14 +48,16 @@ def weights_of(model: Any) -> Weights:
     if name is None:
         raise BackendError(f"weights_of needs a model made by seqnet.build, got {type(model).__name__}")
     impl = get_backend(name).load()
-    return as_weights(model.spec, impl.weights_of(model))
+    return as_weights(model.spec, impl.weights_of(model), finite=False)  # what the model holds, even diverged
 
 
 def predict(model: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[Any, Any]:
-    """Call any backend's model on NumPy inputs and get NumPy back: (outputs, state).
+    """Call any backend's model on NumPy inputs and get NumPy back: (outputs, state), in inference mode.
 
-    The same line works for every backend (demos, parity checks, a REPL); inside a framework's own
-    training code, call the model directly with that framework's tensors instead.
+    The same line works for every backend (demos, parity checks, a REPL). A torch or Paddle model starts in
+    train mode, as every new Module and Layer does (dropout on where the spec has it): predict runs it in
+    eval mode and restores its mode after. Inside a framework's own training code, call the model directly
+    with that framework's tensors instead.
     """
     name = getattr(model, "seqnet_backend", None)
     if name is None:
@@ -68,6 +71,14 @@ def predict(model: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple
             return tuple(impl.from_numpy(v, model) for v in value)
         return impl.from_numpy(value, model)
 
-    outputs, final = model(native(x), state=native(state), lengths=native(lengths))
+    training = getattr(model, "training", False)
+    if training:
+        model.eval()
+    try:
+        with impl.no_grad() if hasattr(impl, "no_grad") else contextlib.nullcontext():  # no autograd graph
+            outputs, final = model(native(x), state=native(state), lengths=native(lengths))
+    finally:
+        if training:
+            model.train()
     final = tuple(impl.to_numpy(s) for s in final) if isinstance(final, tuple) else impl.to_numpy(final)
     return impl.to_numpy(outputs), final

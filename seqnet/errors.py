@@ -38,5 +38,16 @@ class ConversionError(SeqnetError, ValueError):
     cannot express (the message names the attribute or field, its value and why)."""
 
 
+class TrainingError(SeqnetError, FloatingPointError):
+    """Training diverged: the loss became NaN or infinite (the message names the step, epoch and the remedies).
+
+    `history` holds the steps before it (a `seqnet.History`) and `weights` the last finite weights."""
+
+    def __init__(self, message: str, history: object = None, weights: object = None):
+        super().__init__(message)
+        self.history = history
+        self.weights = weights
+
+
 class BackendUnavailable(SeqnetError, ImportError):
     """A registered backend whose framework is not installed here."""

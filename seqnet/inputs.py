@@ -57,9 +57,11 @@ def check_call(
     if (batch is not None and batch < 1) or (steps is not None and steps < 1):
         raise InputError(f"x has shape {list(shape)}: batch and time must be at least 1")
     if dtype_name(x.dtype) != model_dtype:
+        other = dtype_name(x.dtype)
+        rebuild = f" or build with dtype='{other}'" if other in ("float32", "float64", "float16", "bfloat16") else ""
         raise InputError(
-            f"x has dtype {dtype_name(x.dtype)}, the model computes in {model_dtype}: convert x "
-            f"(e.g. x.astype('{model_dtype}') / x.to(torch.{model_dtype})) or build with dtype='{dtype_name(x.dtype)}'"
+            f"x has dtype {other}, the model computes in {model_dtype}: convert x "
+            f"(e.g. x.astype('{model_dtype}') / x.to(torch.{model_dtype})){rebuild}"
         )
     if state is not None:
         _check_state(spec, model_dtype, state, batch)

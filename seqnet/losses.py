@@ -52,6 +52,13 @@ def check_target(spec: Spec, loss: str, outputs_shape: tuple[int, ...], target: 
             )
         if kind not in "iu":
             raise InputError(f"target has dtype {target.dtype}: cross_entropy needs integer class ids")
+        ids = np.asarray(target)
+        if ids.size and (ids.min() < 0 or ids.max() >= spec.output_size):
+            bad = sorted({int(v) for v in ids.ravel() if v < 0 or v >= spec.output_size})
+            raise InputError(
+                f"target holds class ids {bad[:10]}{' ...' if len(bad) > 10 else ''} out of range: each must be in "
+                f"0..{spec.output_size - 1} (output_size={spec.output_size} classes)"
+            )
 
 
 def weights_of_steps(spec: Spec, outputs_shape: tuple[int, ...], lengths: Any | None, dtype: Any) -> np.ndarray:

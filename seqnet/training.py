@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import BackendError, InputError
+from seqnet.errors import BackendError, InputError, TrainingError
 from seqnet.inputs import check_call
 from seqnet.losses import LOSSES, check_target
 from seqnet.registry import get_backend
@@ -71,7 +71,7 @@ def value_and_grad(
     value, grads, dx = impl.value_and_grad(
         spec, weights.astype(dtype), x, target, loss, state, lengths, dtype, training, dropout_seed
     )
-    return float(value), as_weights(spec, grads), np.asarray(dx)
+    return float(value), as_weights(spec, grads, finite=False), np.asarray(dx)
 
 
 # -- optimizers: plain NumPy, shared by every backend ------------------------------------------------------
@@ -174,17 +174,37 @@ def fit(
     dtype = check_dtype(dtype if dtype is not None else weights.dtype)
     x, y = np.asarray(x), np.asarray(y)
     lengths = None if lengths is None else np.asarray(lengths)
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1)):
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise InputError(f"{name}={value!r} is not allowed: a positive integer")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise InputError(f"lr={lr!r} is not allowed: a positive number")
-    if clip_norm is not None and not clip_norm > 0:
-        raise InputError(f"clip_norm={clip_norm!r} is not allowed: None or a positive number")
-    opt = make_optimizer(optimizer, float(lr))
+            raise InputError(f"{name}={value!r} is not allowed: {'a positive' if low else 'a non-negative'} integer")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+        raise InputError(f"lr={lr!r} is not allowed: a positive finite number")
+    if clip_norm is not None and (
+        isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not 0 < clip_norm < float("inf")
+    ):
+        raise InputError(f"clip_norm={clip_norm!r} is not allowed: None or a positive finite number")
+    if loss not in LOSSES:
+        raise InputError(f"loss={loss!r} is not allowed: one of {LOSSES}")
+    if x.ndim != 3:
+        raise InputError(f"x has shape {list(x.shape)}: expected 3 dimensions")
     batch_axis = 0 if spec.batch_first else 1
     y_axis = 0 if (spec.batch_first or spec.output_mode == "last") else 1
     count = x.shape[batch_axis]
+    if y.ndim <= y_axis or y.shape[y_axis] != count:
+        raise InputError(
+            f"x holds {count} sequences (axis {batch_axis}) but y has shape {list(y.shape)}: "
+            f"y needs {count} along axis {y_axis}"
+        )
+    if lengths is not None and lengths.shape != (count,):
+        raise InputError(f"lengths has shape {list(lengths.shape)}: expected ({count},), one length per sequence")
+    check_call(spec, dtype, x, None, lengths, lengths)
+    check_target(spec, loss, spec.output_shape(x.shape), y)
+    for name, array in (("x", x), ("y", y)):
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InputError(
+                f"{name} holds {int((~np.isfinite(array)).sum())} non-finite values: fit needs finite data"
+            )
+    opt = make_optimizer(optimizer, float(lr))
     rng = np.random.default_rng(seed)
     show = sys.stderr.isatty() if progress is None else progress
     current = {k: np.array(v, dtype=dtype) for k, v in weights.items()}
@@ -204,7 +224,14 @@ def fit(
             norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
             if clip_norm is not None:
                 grads, norm = clip_by_global_norm(grads, clip_norm)
-            current = opt.update(current, grads)
+            step = len(history.loss) + 1
+            _finite_or_stop(value, norm, epoch, step, backend, lr, history, current)
+            updated = opt.update(current, grads)
+            if not all(np.isfinite(w).all() for w in updated.values()):
+                _finite_or_stop(
+                    float("nan"), norm, epoch, step, backend, lr, history, current, "the weights after the update"
+                )
+            current = updated
             history.loss.append(value)
             history.grad_norm.append(norm)
             losses.append(value)
@@ -223,6 +250,24 @@ def fit(
     return Weights(current), history
 
 
+def _finite_or_stop(
+    value: float, norm: float, epoch: int, step: int, backend: str, lr: float, history: History, weights: dict,
+    what: str = "",
+) -> None:  # fmt: skip
+    """A TrainingError naming the step where training diverged (a finite loss and gradient norm pass); it
+    carries the history of the steps before it and the last finite weights."""
+    if np.isfinite(value) and np.isfinite(norm):
+        return
+    found = what or (f"the loss ({value})" if not np.isfinite(value) else f"the gradients' norm ({norm})")
+    raise TrainingError(
+        f"fit: {found} became non-finite at step {step} (epoch {epoch + 1}, backend {backend!r}): lower lr={lr}, "
+        "set clip_norm, or check x and y for non-finite values; the error's .history holds the steps before it "
+        "and .weights the last finite weights",
+        history=history,
+        weights=Weights(weights),
+    )
+
+
 def gradient_flow(
     spec: Spec, weights: Mapping[str, Any] | None = None, x: Any = None, steps: int = 50, seed: int = 0
 ) -> np.ndarray:
@@ -235,6 +280,8 @@ def gradient_flow(
 
     from seqnet.weights import init_weights
 
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise InputError(f"steps={steps!r} is not allowed: a positive integer")
     dtype = "float64"
     weights = init_weights(spec, seed=seed, dtype=dtype) if weights is None else as_weights(spec, weights, dtype)
     if x is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import WeightsError
+from seqnet.errors import SpecError, WeightsError
 from seqnet.spec import Spec
 
 DTYPES = ("float32", "float64")
@@ -50,8 +50,15 @@ def layer_names(spec: Spec) -> Iterator[tuple[int, str]]:
             yield layer, suffix
 
 
+def require_spec(spec: Any, where: str) -> None:
+    """A SpecError unless `spec` is a seqnet.Spec (before anything reads its fields)."""
+    if not isinstance(spec, Spec):
+        raise SpecError(f"{where} needs a seqnet.Spec, got {type(spec).__name__}")
+
+
 def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every canonical weight of `spec`, in PyTorch's state_dict order."""
+    require_spec(spec, "layout")
     gh, hidden, out = spec.gates * spec.hidden_size, spec.hidden_size, spec.hidden_out
     shapes: dict[str, tuple[int, ...]] = {}
     for layer, s in layer_names(spec):
@@ -111,13 +118,15 @@ class Weights(Mapping[str, np.ndarray]):
         return Weights({k: fn(v) for k, v in self._arrays.items()})
 
 
-def as_weights(spec: Spec, arrays: Mapping[str, Any], dtype: Any = None) -> Weights:
-    """`arrays` checked against `spec` and put in canonical order (cast to `dtype` if given).
+def as_weights(spec: Spec, arrays: Mapping[str, Any], dtype: Any = None, finite: bool = True) -> Weights:
+    """`arrays` checked against `spec` and put in canonical order (cast to `dtype` if given); with `finite`
+    (the default, for weights given to seqnet) every value must be finite.
 
     Any mapping of name -> array-like works (a dict of NumPy arrays, what `seqnet.load` or safetensors
     returned, a framework's state_dict converted to NumPy). Raises one WeightsError that lists every
     missing, unexpected and mis-shaped entry.
     """
+    require_spec(spec, "as_weights")
     if not isinstance(arrays, Mapping):
         raise WeightsError(f"weights must be a mapping of name -> array, got {type(arrays).__name__}")
     expected = layout(spec)
@@ -136,6 +145,14 @@ def as_weights(spec: Spec, arrays: Mapping[str, Any], dtype: Any = None) -> Weig
     ]
     if problems:
         raise WeightsError(f"weights do not fit {spec}:\n  " + "\n  ".join(problems))
+    problems = [
+        f"{name} holds {int(np.isnan(converted[name]).sum())} NaN and {int(np.isinf(converted[name]).sum())} "
+        f"infinite values"
+        for name in expected
+        if finite and not np.isfinite(converted[name]).all()
+    ]
+    if problems:
+        raise WeightsError("weights must be finite:\n  " + "\n  ".join(problems))
     target = check_dtype(dtype) if dtype is not None else None
     return Weights({n: converted[n] if target is None else converted[n].astype(target) for n in expected})
 
@@ -148,6 +165,7 @@ def init_weights(spec: Spec, seed: int = 0, dtype: Any = "float32") -> Weights:
     its own PCG64 stream keyed by (seed, name), then cast: adding a head or a layer leaves the other
     arrays unchanged.
     """
+    require_spec(spec, "init_weights")
     dtype = check_dtype(dtype)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise WeightsError(f"seed={seed!r} is not allowed: a non-negative integer")

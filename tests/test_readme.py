@@ -40,8 +40,11 @@ def test_readme_examples_run_and_backends_agree(tmp_path, monkeypatch):
     assert set(report) == {"numpy", "torch", "paddle", "jax", "onnxruntime"}
     assert all(r["outputs"] <= 1e-5 and r["state"] <= 1e-5 for r in report.values())
     assert namespace["out_pt"].shape == (4, 10, 64)
-    differences = [float(text) for text in printed[1:] if text.strip()]
-    assert len(differences) >= 2 and all(d <= 1e-5 for d in differences)
+    differences = []
+    for text in filter(str.strip, printed[1:]):  # a largest difference, or a dict of them
+        value = eval(text)
+        differences += list(value.values()) if isinstance(value, dict) else [float(value)]
+    assert len(differences) >= 4 and all(d <= 1e-5 for d in differences)
     assert (tmp_path / "tagger.pdparams").exists()
 
 

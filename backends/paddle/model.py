@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import warnings
 from typing import Any
 
@@ -84,15 +85,20 @@ def fused_reason(spec: Spec) -> str | None:
     return None
 
 
+_DEFAULT_DTYPE = threading.Lock()
+
+
 @contextlib.contextmanager
 def default_dtype(dtype: str):
-    """Paddle creates parameters in its default dtype (Layer.to(dtype=...) fails on RNN layers)."""
-    old = paddle.get_default_dtype()
-    paddle.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        paddle.set_default_dtype(old)
+    """Paddle creates parameters in its default dtype (Layer.to(dtype=...) fails on RNN layers). The default
+    is process-wide, so seqnet's builds take turns (threads building float32 and float64 models at once)."""
+    with _DEFAULT_DTYPE:
+        old = paddle.get_default_dtype()
+        paddle.set_default_dtype(dtype)
+        try:
+            yield
+        finally:
+            paddle.set_default_dtype(old)
 
 
 def fused_layer(spec: Spec):
@@ -362,10 +368,52 @@ def loss_fn(loss: str, outputs, target, w):
     return -paddle.sum(w * picked)
 
 
+def no_grad() -> Any:
+    """The context seqnet.predict runs a model in: no autograd graph."""
+    return paddle.no_grad()
+
+
+# Paddle's autograd walks (and frees) its graph recursively: the generic path's one node chain per step
+# overflowed the main thread's 8 MB stack between T 3,000 and 6,000 (a segmentation fault, Paddle 3.3.1,
+# value_and_grad of a 32-unit GRU). Such calls run in a thread with this much stack (reserved, not committed).
+LONG_SEQUENCE = 1000
+BIG_STACK = 1 << 30
+
+
 def value_and_grad(
     spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0
 ):
-    """(loss, gradient Weights, dL/dx) through paddle autograd."""
+    """(loss, gradient Weights, dL/dx) through paddle autograd (long sequences on the generic path in a thread
+    with a large stack, see BIG_STACK)."""
+    args = (spec, weights, x, target, loss, state, lengths, dtype, training, dropout_seed)
+    steps = np.shape(x)[1 if spec.batch_first else 0]
+    if steps <= LONG_SEQUENCE:  # the common case, in the caller's thread
+        return _value_and_grad(*args)
+    return _on_big_stack(_value_and_grad, *args)
+
+
+def _on_big_stack(fn: Any, *args: Any) -> Any:
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn(*args)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    previous = threading.stack_size(BIG_STACK)
+    try:
+        worker = threading.Thread(target=target, name="seqnet-paddle-big-stack")
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _value_and_grad(spec, weights, x, target, loss, state, lengths, dtype, training, dropout_seed):
     # Paddle's fused rnn kernel keeps nothing for backward in eval mode (its grad fails: "Tensor holds no
     # memory"); without dropout, train mode computes the same function, and with dropout outside training
     # the generic path (which differentiates in eval mode) is used.

@@ -244,6 +244,11 @@ def weights_of(model: SeqnetTorch) -> dict[str, np.ndarray]:
     return {name.removeprefix("rnn."): to_numpy(value).copy() for name, value in model.state_dict().items()}
 
 
+def no_grad() -> Any:
+    """The context seqnet.predict runs a model in: no autograd graph."""
+    return torch.no_grad()
+
+
 def to_numpy(value: Any) -> np.ndarray:
     """A NumPy copy of a tensor; float16 and bfloat16 (which NumPy lacks or cannot take from torch) as float32."""
     if not isinstance(value, torch.Tensor):

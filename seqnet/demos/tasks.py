@@ -17,6 +17,7 @@ import numpy as np
 
 from seqnet.build import build, predict
 from seqnet.demos import data, plotting
+from seqnet.errors import TrainingError
 from seqnet.spec import Spec
 from seqnet.training import fit
 from seqnet.weights import init_weights
@@ -182,9 +183,13 @@ def gradients(backend: str = "numpy", out: str | Path = ".", seed: int = 0, epoc
     curves = {}
     for clip in (None, 1.0):
         with np.errstate(all="ignore"):
-            _, hist = fit(boom, {k: v.astype(np.float32) for k, v in boom_weights.items()}, seqs[:, :-1],
-                          seqs[:, 1:], backend=backend, optimizer="sgd", lr=0.05, epochs=epochs, batch_size=16,
-                          clip_norm=clip, seed=seed)  # fmt: skip
+            try:
+                _, hist = fit(boom, {k: v.astype(np.float32) for k, v in boom_weights.items()}, seqs[:, :-1],
+                              seqs[:, 1:], backend=backend, optimizer="sgd", lr=0.05, epochs=epochs, batch_size=16,
+                              clip_norm=clip, seed=seed)  # fmt: skip
+            except TrainingError as diverged:  # fit stops at the first non-finite step; draw it as one more
+                hist = diverged.history
+                hist.loss.append(float("nan"))
         curves[clip] = hist
     plt = plotting.pyplot()
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 3.8))
