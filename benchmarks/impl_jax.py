@@ -3,7 +3,8 @@ layers on the JAX backend (the peers, where installed).
 
 Requirements: jax; flax and keras (KERAS_BACKEND=jax) for the peers. Everything is jitted: forward is
 jit(apply); a training step is one jit of value_and_grad of the MSE plus an SGD-with-momentum update in
-jax.numpy.
+jax.numpy. With device="cuda" the arrays live on JAX's GPU (its default device there); block_until_ready
+ends each timed call.
 """
 
 from __future__ import annotations
@@ -120,11 +121,12 @@ def _keras(spec, x, y):
     return _impl("keras3-jax", apply, trainable, x, y)
 
 
-def implementations(spec, size, threads):
+def implementations(spec, size, threads, device="cpu"):
     weights = seqnet.init_weights(spec)
     x_np, y_np = inputs(spec, size)
-    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
-    model = seqnet.build(spec, "jax", weights)
+    target = jax.devices("gpu")[0] if device == "cuda" else jax.devices("cpu")[0]
+    x, y = jax.device_put(jnp.asarray(x_np), target), jax.device_put(jnp.asarray(y_np), target)
+    model = seqnet.build(spec, "jax", weights, device=target)
     impls = [
         _impl("seqnet-jax", lambda p, xs: model.apply(p, xs)[0], model.params, x, y),
         _impl("jax-hand-scan", lambda p, xs: hand_scan(spec, p, xs), model.params, x, y),

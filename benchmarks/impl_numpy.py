@@ -72,7 +72,7 @@ def per_sample(spec, w, x):
     return np.stack([textbook(spec, w, x[b : b + 1])[0] for b in range(x.shape[0])])
 
 
-def implementations(spec, size, threads):
+def implementations(spec, size, threads, device="cpu"):
     weights = seqnet.init_weights(spec)
     x, y = inputs(spec, size)
     model = seqnet.build(spec, "numpy", weights)
@@ -83,8 +83,17 @@ def implementations(spec, size, threads):
         _, grads, _ = value_and_grad(spec, state["w"], x, y)
         state["w"] = opt.update(state["w"], grads)
 
+    reference = seqnet.build(spec, "numpy", weights, fused=False)  # cells.py's steps, the readable reference
     impls = [
         Impl("seqnet-numpy", "numpy", lambda: model(x), train, lambda: model(x)[0]),
+        Impl(
+            "seqnet-numpy-reference",
+            "numpy",
+            lambda: reference(x),
+            None,
+            lambda: reference(x)[0],
+            "fused=False: cells.py's steps",
+        ),  # fmt: skip
         Impl(
             "numpy-textbook-loop",
             "numpy",

@@ -2,7 +2,8 @@
 
 Requirements: paddlepaddle. Forward runs in eval mode under paddle.no_grad(); a training step is forward
 in train mode, MSE, backward and a paddle.optimizer.Momentum step (SGD, lr 1e-3, momentum 0.9), the same for
-every implementation here. Not Adam: on 2 threads one paddle.optimizer.Adam step made every later Paddle
+every implementation here; with device="cuda" on the GPU (each timed call ends by reading its result).
+Not Adam: on 2 threads one paddle.optimizer.Adam step made every later Paddle
 LSTM forward in the process about 4x slower (Paddle 3.3.1; run.py's worker).
 """
 
@@ -18,8 +19,9 @@ import seqnet
 from .workloads import Impl, inputs
 
 
-def implementations(spec, size, threads):
+def implementations(spec, size, threads, device="cpu"):
     paddle.base.core.set_num_threads(threads)
+    paddle.set_device("gpu" if device == "cuda" else "cpu")  # every tensor and layer below is made there
     weights = seqnet.init_weights(spec)
     x_np, y_np = inputs(spec, size)
     x, y = paddle.to_tensor(x_np), paddle.to_tensor(y_np)

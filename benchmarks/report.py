@@ -20,7 +20,19 @@ RATIOS = [
     ("seqnet-jax / fastest JAX peer (flax, keras)", "seqnet-jax", ("flax-linen", "keras3-jax"), 1.0),
     ("seqnet-jax / hand-written lax.scan", "seqnet-jax", ("jax-hand-scan",), None),
     ("seqnet-numpy / textbook batched loop", "seqnet-numpy", ("numpy-textbook-loop",), 1.0),
+    ("seqnet-numpy (fused kernels) / its reference cells", "seqnet-numpy", ("seqnet-numpy-reference",), None),
     ("per-sample loop / seqnet-numpy", "numpy-per-sample-loop", ("seqnet-numpy",), None),
+    ("seqnet-onnxruntime / seqnet-numpy", "seqnet-onnxruntime", ("seqnet-numpy",), None),
+    ("seqnet-onnxruntime / torch nn layer", "seqnet-onnxruntime", ("torch-nn",), None),
+    ("seqnet-torch bfloat16 / nn layer bfloat16", "seqnet-torch-bf16", ("torch-nn-bf16",), 1.03),
+    ("seqnet-torch float16 / nn layer float16", "seqnet-torch-fp16", ("torch-nn-fp16",), 1.03),
+    ("torch nn layer bfloat16 / float32", "torch-nn-bf16", ("torch-nn",), None),
+]
+# one step, batch 1, state carried: (label, seqnet's impl, the framework's own, goal)
+STREAMING = [
+    ("seqnet-torch / torch nn.LSTM", "seqnet-torch", "torch-nn", 1.10),
+    ("seqnet-paddle / paddle.nn.LSTM", "seqnet-paddle", "paddle-nn", 1.10),
+    ("seqnet-jax / jitted hand-written scan", "seqnet-jax", "jax-hand-scan", None),
 ]
 
 
@@ -58,6 +70,50 @@ def headline(ratio_rows: list[dict]) -> list[dict]:
     return out
 
 
+def streaming_ratios(rows: list[dict]) -> list[dict]:
+    """seqnet's per-call time over the framework's own layer's, for each hidden size."""
+    out = []
+    for label, mine, theirs, goal in STREAMING:
+        for hidden in sorted({r["hidden"] for r in rows}):
+            found = {r["impl"]: r["us_per_call"] for r in rows if r["hidden"] == hidden}
+            if mine in found and theirs in found:
+                out.append({"ratio": label, "hidden": hidden, "value": found[mine] / found[theirs], "goal": goal})
+    return out
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Each ratio of `new` beside the same ratio in `old` (a committed run), and its change, as a table."""
+
+    def keyed(result: dict) -> dict[tuple, float]:
+        table = {}
+        for r in result.get("ratios") or ratios(result["rows"]):
+            for phase in ("forward", "train"):
+                if r.get(phase) is not None:
+                    table[(r["ratio"], r["size"], r["cell"], phase)] = r[phase]
+        for r in result.get("streaming_ratios") or streaming_ratios(result.get("streaming", [])):
+            table[(r["ratio"], "1 step", f"H {r['hidden']}", "call")] = r["value"]
+        return table
+
+    before, after = keyed(old), keyed(new)
+    title = (f"ratios of {new.get('label', 'this run')} ({new.get('started', '')}) against "
+             f"{old.get('label', 'the old run')} ({old.get('started', '')}); below 1 is faster:")  # fmt: skip
+    header = f"{'ratio':52s} {'size':6s} {'cell':6s} {'phase':7s} {'old':>6s} {'new':>6s} {'change':>8s}"
+    lines = [title, "", header]
+    for key in sorted(after, key=lambda k: (k[0], k[1], k[2], k[3])):
+        label, size, cell, phase = key
+        if key in before:
+            change = (after[key] / before[key] - 1) * 100
+            lines.append(
+                f"{label:52s} {size:6s} {cell:6s} {phase:7s} {before[key]:6.2f} {after[key]:6.2f} {change:+7.1f}%"
+            )
+        else:
+            lines.append(f"{label:52s} {size:6s} {cell:6s} {phase:7s} {'-':>6s} {after[key]:6.2f} {'new':>8s}")
+    gone = sorted(set(before) - set(after))
+    if gone:
+        lines.append(f"({len(gone)} ratios of the old run are not in this one)")
+    return "\n".join(lines)
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -75,9 +131,10 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v) + ".",
         "",
-        "float32. Each figure is the median over repeated runs after warm-up (IQR beside it), implementations of "
-        "one framework timed interleaved. FLOP/s count the matrix products (2·B·T·(I+H)·G·H per layer and "
-        "direction) against the best measured float32 GEMM: "
+        f"Device: {result.get('device', 'cpu')}. float32 unless a row says otherwise. Each figure is the median "
+        "over repeated runs after warm-up (IQR beside it), implementations of one framework timed interleaved. "
+        'FLOP/s count the matrix products (2·B·T·(I+H)·G·H per layer and direction); "of peak" is against the '
+        "framework's own best float32 matrix product of the run (1024 x 1024 on the CPU): "
         + ", ".join(f"{g} {v:.0f} GFLOP/s" for g, v in result["gemm_gflops"].items())
         + ".",
         "",
@@ -120,6 +177,20 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {train} | {row['forward_gflops']:.1f} | {row['fraction_of_peak']:.0%} | {diff} "
             f"| {row['load_after']:.2f} |"
         )
+    if result.get("streaming"):
+        lines += [
+            "",
+            "## Per-call overhead: one step, batch 1, state carried (LSTM, input 32)",
+            "",
+            "| ratio | hidden | ratio | goal |",
+            "|---|---|---|---|",
+        ]
+        for r in result["streaming_ratios"]:
+            goal = "-" if r["goal"] is None else f"<= {r['goal']}"
+            lines.append(f"| {r['ratio']} | {r['hidden']} | {r['value']:.2f} | {goal} |")
+        lines += ["", "| implementation | hidden | µs per call (IQR) |", "|---|---|---|"]
+        for row in result["streaming"]:
+            lines.append(f"| {row['impl']} | {row['hidden']} | {row['us_per_call']:.1f} ({row['iqr_us']:.1f}) |")
     lines += [
         "",
         "## Scaling (seqnet backends, LSTM I 32 H 64, forward)",
@@ -194,13 +265,33 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     `python -m seqnet_benchmarks.report benchmarks/results/cpu.json`."""
     result["ratios"] = ratios(result["rows"])
     result["headline"] = headline(result["ratios"])
+    result["streaming_ratios"] = streaming_ratios(result.get("streaming", []))
     result["plots"] = plots(result, out)
     (out / f"{result['label']}.json").write_text(json.dumps(result, indent=1))
     (out / f"{result['label']}.md").write_text(markdown(result))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m seqnet_benchmarks.report RUN.json` rewrites a run's markdown and plots from its JSON;
+    `... report --compare OLD.json NEW.json` prints each ratio's change."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m seqnet_benchmarks.report")
+    parser.add_argument("run", nargs="?", help="a JSON that seqnet bench wrote")
+    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None)
+    args = parser.parse_args(argv)
+    if not args.compare and not args.run:
+        parser.error("give a run's JSON to rewrite its report, or --compare OLD.json NEW.json")
+    if args.compare:
+        old, new = (json.loads(Path(p).read_text()) for p in args.compare)
+        print(compare(old, new))
+        return 0
+    path = Path(args.run)
+    write_report(json.loads(path.read_text()), path.parent)
+    return 0
+
+
 if __name__ == "__main__":
     import sys
 
-    path = Path(sys.argv[1])
-    write_report(json.loads(path.read_text()), path.parent)
+    sys.exit(main())

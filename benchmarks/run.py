@@ -37,7 +37,8 @@ import seqnet
 from .timing import interleaved, load_average, machine, thread_env
 from .workloads import CELLS, SIZES, flops, spec_for
 
-GROUPS = {"numpy": "numpy", "torch": "torch", "paddle": "paddle", "jax": "jax"}
+GROUPS = {"numpy": "numpy", "torch": "torch", "paddle": "paddle", "jax": "jax", "onnxruntime": "onnxruntime"}
+GPU_GROUPS = ("torch", "paddle", "jax")  # what --device cuda measures: the frameworks with GPU kernels
 DISTS = ("numpy", "torch", "paddlepaddle", "jax", "jaxlib", "flax", "keras")
 
 
@@ -45,16 +46,50 @@ def _available(group: str) -> bool:
     return importlib.util.find_spec(group) is not None
 
 
-def gemm_peak(group: str, n: int = 1024) -> float:
-    """float32 n x n matrix product throughput in GFLOP/s (median of repeated runs)."""
+class DeviceUnavailable(Exception):
+    """--device names a device this group cannot use here."""
+
+
+def check_device(group: str, device: str) -> None:
+    """A DeviceUnavailable saying why `group` cannot run on `device` (nothing to check for the CPU)."""
+    if device == "cpu":
+        return
+    if group not in GPU_GROUPS:
+        raise DeviceUnavailable(f"{group} runs on the CPU only; --device cuda measures {', '.join(GPU_GROUPS)}")
+    if group == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DeviceUnavailable(
+                f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)"
+            )
+    elif group == "paddle":
+        from seqnet_backends.paddle.model import paddle
+
+        if not paddle.device.is_compiled_with_cuda() or paddle.device.cuda.device_count() < 1:
+            raise DeviceUnavailable("paddle sees no CUDA device (a CPU build, or no GPU)")
+    else:
+        import jax
+
+        if not any(d.platform == "gpu" for d in jax.devices()):
+            raise DeviceUnavailable(
+                f"jax sees no GPU, only {[d.platform for d in jax.devices()]} (install jax[cuda12])"
+            )
+
+
+def gemm_peak(group: str, device: str = "cpu") -> float:
+    """float32 matrix product throughput in GFLOP/s: the best of repeated n x n products (n 1024 on the CPU,
+    8192 on a GPU), the peak the forward passes are measured against."""
+    n = 8192 if device == "cuda" else 1024
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    if group == "numpy":
+    if group in ("numpy", "onnxruntime"):
         fn = lambda: a @ a  # noqa: E731
     elif group == "torch":
         import torch
 
-        t = torch.from_numpy(a)
-        fn = lambda: torch.mm(t, t)  # noqa: E731
+        t = torch.from_numpy(a).to(device)
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        fn = lambda: (torch.mm(t, t), sync())  # noqa: E731
     elif group == "paddle":
         from seqnet_backends.paddle.model import paddle
 
@@ -64,18 +99,20 @@ def gemm_peak(group: str, n: int = 1024) -> float:
         import jax
         import jax.numpy as jnp
 
-        t = jnp.asarray(a)
+        t = jax.device_put(jnp.asarray(a), jax.devices("gpu" if device == "cuda" else "cpu")[0])
         dot = jax.jit(jnp.dot)
         fn = lambda: dot(t, t).block_until_ready()  # noqa: E731
     stats = interleaved({"gemm": fn}, warmup=3, min_rounds=10, max_rounds=40, budget_s=2.0)["gemm"]
-    return 2 * n**3 / (stats["median_ms"] / 1e3) / 1e9
+    return 2 * n**3 / (stats["min_ms"] / 1e3) / 1e9
 
 
-def forward_rows(group: str, cell: str, size: str, threads: int, budget: float) -> tuple[list[dict], list]:
+def forward_rows(
+    group: str, cell: str, size: str, threads: int, budget: float, device: str = "cpu"
+) -> tuple[list[dict], list]:
     """Forward time of every implementation of `group` at one size and cell: (rows, the implementations)."""
     spec = spec_for(cell, size)
     module = importlib.import_module(f"{__package__}.impl_{group}")
-    impls = module.implementations(spec, size, threads)
+    impls = module.implementations(spec, size, threads, device)
     ref = impls[0].output() if impls[0].output else None
     load_before = load_average()
     forward = interleaved({i.name: i.forward for i in impls}, budget_s=budget)
@@ -110,12 +147,23 @@ def add_train_times(rows: list[dict], impls: list, budget: float) -> None:
             row["load_after_train"] = load
 
 
-def scaling(group: str, steps_list: list[int], batches: list[int], budget: float) -> list[dict]:
+def _device_options(group: str, device: str) -> dict[str, Any]:
+    """The build options that place seqnet's `group` model on `device`."""
+    if device == "cpu" or group not in GPU_GROUPS:
+        return {}
+    if group == "jax":
+        import jax
+
+        return {"device": jax.devices("gpu")[0]}
+    return {"device": "gpu" if group == "paddle" else "cuda"}
+
+
+def scaling(group: str, steps_list: list[int], batches: list[int], budget: float, device: str = "cpu") -> list[dict]:
     """Forward time of seqnet's `group` backend against T (B 32) and against B (T 100), LSTM, I 32, H 64;
     peak memory where the framework reports it (NumPy, through tracemalloc)."""
     rows = []
     spec = seqnet.Spec("lstm", 32, 64)
-    model = seqnet.build(spec, group, seqnet.init_weights(spec))
+    model = seqnet.build(spec, group, seqnet.init_weights(spec), **_device_options(group, device))
     for axis, values in (("steps", steps_list), ("batch", batches)):
         for value in values:
             batch, steps = (32, value) if axis == "steps" else (value, 100)
@@ -147,9 +195,13 @@ def _forward_fn(group: str, model: Any, x: Any):
     if group == "torch":
         import torch
 
+        sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+
         def run():
             with torch.no_grad():
-                return model(x)
+                out = model(x)
+            sync()
+            return out
 
         return run
     if group == "paddle":
@@ -179,7 +231,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def worker(group: str, plan: dict[str, Any], threads: int) -> dict[str, Any]:
+def worker(group: str, plan: dict[str, Any], threads: int, device: str = "cpu") -> dict[str, Any]:
     """Everything measured for one framework, in this process: GEMM peak, every size and cell, scaling.
 
     Every forward is timed before any training step, so that no optimizer's side effects reach the forward
@@ -187,24 +239,41 @@ def worker(group: str, plan: dict[str, Any], threads: int) -> dict[str, Any]:
     process about 4x slower (M: 90 ms before, 390 ms after; not after SGD or Momentum, not with 1 thread).
     The training steps use SGD with momentum in every framework for the same reason.
     """
-    gemm = gemm_peak(group)
+    check_device(group, device)
+    gemm = gemm_peak(group, device)
     print(f"  {group}: GEMM {gemm:.1f} GFLOP/s", flush=True)
     configs = [(size, cell) for size in plan["sizes"] for cell in plan["cells"]]
     measured = []
     for size, cell in configs:
-        rows, impls = forward_rows(group, cell, size, threads, plan["budget"])
+        rows, impls = forward_rows(group, cell, size, threads, plan["budget"], device)
         measured.append((rows, impls))
         for row in rows:
             print(f"  {size} {cell:4s} {row['impl']:24s} forward {row['forward_ms']:8.2f} ms"
                   f"  load {row['load_after']:.2f}", flush=True)  # fmt: skip
-    scaled = scaling(group, plan["steps"], plan["batches"], plan["scaling_budget"])
+    scaled = scaling(group, plan["steps"], plan["batches"], plan["scaling_budget"], device)
+    streamed = []
+    if device == "cpu":  # per-call overhead: what streaming use on the CPU pays
+        from .streaming import streaming
+
+        streamed = streaming(group, plan["budget"])
+        for row in streamed:
+            print(f"  one step, batch 1, H {row['hidden']}: {row['impl']:20s} {row['us_per_call']:8.1f} us a call",
+                  flush=True)  # fmt: skip
     for rows, impls in measured:
         add_train_times(rows, impls, plan["budget"])
         for row in rows:
             if row["train_ms"] is not None:
                 print(f"  {row['size']} {row['cell']:4s} {row['impl']:24s} train step {row['train_ms']:8.2f} ms"
                       f"  load {row['load_after_train']:.2f}", flush=True)  # fmt: skip
-    return {"gemm": gemm, "rows": [row for rows, _ in measured for row in rows], "scaling": scaled}
+    for rows, _ in measured:
+        for row in rows:
+            row["fraction_of_peak"] = row["forward_gflops"] / gemm  # against this framework's own best product
+    return {
+        "gemm": gemm,
+        "rows": [row for rows, _ in measured for row in rows],
+        "scaling": scaled,
+        "streaming": streamed,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="sizes S and M, LSTM only, short scaling (~1 minute)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every framework")
     parser.add_argument("--out", default="benchmarks/results", help="folder for <label>.json, .md and PNGs")
-    parser.add_argument("--groups", default="numpy,torch,paddle,jax", help="frameworks to measure")
+    parser.add_argument("--groups", default=None,
+                        help="frameworks to measure (default: numpy,torch,paddle,jax,onnxruntime; torch,paddle,jax "
+                        "with --device cuda)")  # fmt: skip
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="cpu, or cuda: torch, paddle and jax on the GPU, with bfloat16/float16 rows for torch",
+    )
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="OLD.json",
+        help="after the run, print each ratio's change against a saved run (e.g. the committed one)",
+    )
     parser.add_argument("--sizes", default=None, help="comma-separated subset of S,M,L")
     parser.add_argument("--cells", default=None, help="comma-separated subset of rnn,lstm,gru")
     parser.add_argument("--scaling-steps", default=None, help="comma-separated T values of the scaling run")
@@ -223,19 +306,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = _plan(args)
     if args.worker:
-        result = worker(args.worker, plan, args.threads)
+        try:
+            result = worker(args.worker, plan, args.threads, args.device)
+        except DeviceUnavailable as exc:
+            print(f"seqnet bench: {exc}", file=sys.stderr)
+            return 3
         Path(args.worker_out).write_text(json.dumps(result))
         return 0
-    groups = [g for g in args.groups.split(",") if _available(g)]
+    if args.compare is not None and not Path(args.compare).is_file():
+        parser.error(f"--compare {args.compare}: no such file (a JSON written by seqnet bench)")
+    requested = args.groups.split(",") if args.groups else list(GPU_GROUPS if args.device == "cuda" else GROUPS)
+    unknown = [g for g in requested if g not in GROUPS]
+    if unknown:
+        parser.error(f"--groups {','.join(unknown)}: not one of {list(GROUPS)}")
+    if args.device == "cuda":
+        cpu_only = [g for g in requested if g not in GPU_GROUPS]
+        if cpu_only:
+            parser.error(f"--device cuda: {', '.join(cpu_only)} run on the CPU only; --device cuda measures "
+                         f"{', '.join(GPU_GROUPS)}")  # fmt: skip
+    groups = [g for g in requested if _available(g)]
     started = time.time()
     env = dict(os.environ, **thread_env(args.threads))
     env.setdefault("KERAS_BACKEND", "jax")
     result: dict[str, Any] = {
-        "label": args.label, "quick": args.quick, "threads": args.threads, "machine": machine(),
+        "label": args.label, "quick": args.quick, "threads": args.threads, "machine": machine(), "device": args.device,
         "versions": {d: _version(d) for d in DISTS}, "seqnet": seqnet.__version__,
         "thread_settings": {k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")},
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": load_average(),
-        "gemm_gflops": {}, "rows": [], "scaling": [],
+        "gemm_gflops": {}, "rows": [], "scaling": [], "streaming": [],
     }  # fmt: skip
     print(f"seqnet bench: {', '.join(groups)}; sizes {plan['sizes']}; cells {plan['cells']}; "
           f"{args.threads} threads; one process per framework", flush=True)  # fmt: skip
@@ -244,16 +342,17 @@ def main(argv: list[str] | None = None) -> int:
             part = Path(tmp) / f"{group}.json"
             command = [sys.executable, "-m", "seqnet_benchmarks.run", *(argv if argv is not None else sys.argv[1:]),
                        "--threads", str(args.threads), "--worker", group, "--worker-out", str(part)]  # fmt: skip
-            if subprocess.call(command, env=env) != 0:
+            code = subprocess.call(command, env=env)
+            if code == 3:  # the worker said why (a device it cannot use)
+                return 2
+            if code != 0:
                 print(f"seqnet bench: the {group} worker failed", file=sys.stderr)
                 return 1
             measured = json.loads(part.read_text())
             result["gemm_gflops"][group] = measured["gemm"]
             result["rows"] += measured["rows"]
             result["scaling"] += measured["scaling"]
-    peak = max(result["gemm_gflops"].values())
-    for row in result["rows"]:
-        row["fraction_of_peak"] = row["forward_gflops"] / peak
+            result["streaming"] += measured["streaming"]
     result["load_end"] = load_average()
     result["seconds"] = time.time() - started
     out = Path(args.out)
@@ -262,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
 
     write_report(result, out)
     print(f"wrote {out}/ in {result['seconds']:.0f} s", flush=True)
+    if args.compare:
+        from .report import compare
+
+        print(compare(json.loads(Path(args.compare).read_text()), result))
     return 0
 
 

@@ -62,6 +62,7 @@ def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_r
         ts.sort()
         out[name] = {
             "median_ms": 1e3 * float(np.median(ts)),
+            "min_ms": 1e3 * ts[0],
             "iqr_ms": 1e3 * (ts[(3 * len(ts)) // 4] - ts[len(ts) // 4]),
             "repeats": len(ts),
         }

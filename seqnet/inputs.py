@@ -6,6 +6,7 @@ each backend calls it before its framework sees the input, and every backend wor
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -13,21 +14,37 @@ import numpy as np
 from seqnet.errors import InputError
 from seqnet.spec import Spec
 
+_DTYPE_NAMES: dict[Any, str] = {}  # dtype object -> name: a call's checks look a dtype up, not format it
+
 
 def dtype_name(dtype: Any) -> str:
     """'float32' for np.float32, torch.float32, paddle.float32, jnp.float32 and their names."""
-    return str(dtype).rsplit(".", 1)[-1]
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):
+        name = str(dtype).rsplit(".", 1)[-1]
+        with contextlib.suppress(TypeError):  # an unhashable dtype: named each time
+            _DTYPE_NAMES[dtype] = name
+        return name
+
+
+def _dim(n: Any) -> int | None:
+    if type(n) is int:
+        return n if n >= 0 else None
+    return int(n) if isinstance(n, np.integer) and n >= 0 else None
 
 
 def _shape(value: Any) -> tuple[Any, ...]:
     """The dims of an array: ints where known; None where a trace or static graph leaves them open (a torch
     SymInt under torch.export, -1 or None in a Paddle static graph). Never int() a symbolic dim: that would
     specialise it."""
-    return tuple(int(n) if isinstance(n, (int, np.integer)) and n >= 0 else None for n in value.shape)
+    return tuple([_dim(n) for n in value.shape])
 
 
 def _differ(got: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
     """Whether known dims contradict: unknown dims (None) on either side match anything."""
+    if got == want:
+        return False
     return len(got) != len(want) or any(a is not None and b is not None and a != b for a, b in zip(got, want))
 
 
@@ -45,9 +62,10 @@ def check_call(
     `lengths_values` is the NumPy copy of `lengths` where the backend can see its values (it cannot
     inside a JAX trace); value checks are skipped when it is None.
     """
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise InputError(f"x must be an array, got {type(x).__name__}")
-    shape = _shape(x)
+    try:
+        shape, x_dtype = _shape(x), x.dtype
+    except AttributeError:
+        raise InputError(f"x must be an array, got {type(x).__name__}") from None
     layout = "(B, T, input_size)" if spec.batch_first else "(T, B, input_size)"
     if len(shape) != 3:
         raise InputError(f"x has shape {list(shape)}: expected 3 dimensions {layout}")
@@ -56,8 +74,8 @@ def check_call(
     batch, steps = (shape[0], shape[1]) if spec.batch_first else (shape[1], shape[0])
     if (batch is not None and batch < 1) or (steps is not None and steps < 1):
         raise InputError(f"x has shape {list(shape)}: batch and time must be at least 1")
-    if dtype_name(x.dtype) != model_dtype:
-        other = dtype_name(x.dtype)
+    if dtype_name(x_dtype) != model_dtype:
+        other = dtype_name(x_dtype)
         rebuild = f" or build with dtype='{other}'" if other in ("float32", "float64", "float16", "bfloat16") else ""
         raise InputError(
             f"x has dtype {other}, the model computes in {model_dtype}: convert x "
@@ -83,22 +101,24 @@ def check_call(
 
 def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
     rows = spec.num_layers * spec.num_directions
-    expected = {"h": (rows, batch, spec.hidden_out), "c": (rows, batch, spec.hidden_size)}
     if spec.cell == "lstm":
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise InputError(f"an LSTM state must be the pair (h, c), got {type(state).__name__}")
-        parts = dict(zip("hc", state))
+        parts = (("h", state[0], spec.hidden_out), ("c", state[1], spec.hidden_size))
     else:
         if isinstance(state, (tuple, list)):
             raise InputError(f"a {spec.cell} state is one array h, got a {type(state).__name__} of {len(state)}")
-        parts = {"h": state}
-    for name, value in parts.items():
-        if not hasattr(value, "shape"):
-            raise InputError(f"state {name} must be an array, got {type(value).__name__}")
-        if _differ(_shape(value), expected[name]):
+        parts = (("h", state, spec.hidden_out),)
+    for name, value, size in parts:
+        try:
+            shape, dtype = _shape(value), value.dtype
+        except AttributeError:
+            raise InputError(f"state {name} must be an array, got {type(value).__name__}") from None
+        expected = (rows, batch, size)
+        if _differ(shape, expected):
             raise InputError(
-                f"state {name} has shape {list(_shape(value))}: expected {list(expected[name])} "
+                f"state {name} has shape {list(shape)}: expected {list(expected)} "
                 f"(num_layers * directions, batch, {'hidden_size' if name == 'c' else 'H_out'})"
             )
-        if dtype_name(value.dtype) != model_dtype:
-            raise InputError(f"state {name} has dtype {dtype_name(value.dtype)}, the model computes in {model_dtype}")
+        if dtype_name(dtype) != model_dtype:
+            raise InputError(f"state {name} has dtype {dtype_name(dtype)}, the model computes in {model_dtype}")

@@ -16,7 +16,7 @@ def test_harness_writes_json_markdown_and_plots(tmp_path):
     assert result["threads"] == 1 and result["thread_settings"]["OMP_NUM_THREADS"] == "1"
     assert result["gemm_gflops"]["numpy"] > 0
     impls = {row["impl"]: row for row in result["rows"]}
-    assert set(impls) == {"seqnet-numpy", "numpy-textbook-loop", "numpy-per-sample-loop"}
+    assert set(impls) == {"seqnet-numpy", "seqnet-numpy-reference", "numpy-textbook-loop", "numpy-per-sample-loop"}
     for row in impls.values():
         assert row["forward_ms"] > 0 and row["forward_repeats"] >= 3
         assert row["max_diff"] < 1e-5  # the loops compute seqnet's function from the same weights
@@ -26,7 +26,64 @@ def test_harness_writes_json_markdown_and_plots(tmp_path):
     assert [(r["axis"], r["steps"], r["batch"]) for r in result["scaling"]] == [
         ("steps", 20, 32), ("steps", 40, 32), ("batch", 100, 2), ("batch", 100, 4)
     ]  # fmt: skip
+    assert {(r["impl"], r["hidden"]) for r in result["streaming"]} == {("seqnet-numpy", 64), ("seqnet-numpy", 256)}
+    assert all(r["us_per_call"] > 0 for r in result["streaming"])
     markdown = (tmp_path / "smoke.md").read_text()
     assert "| S | rnn | seqnet-numpy / textbook batched loop |" in markdown
     for name in result["plots"]:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_device_and_group_arguments_are_checked_on_the_cpu(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--device", "tpu"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--device", "cuda", "--groups", "numpy"])
+    assert (
+        info.value.code == 2
+        and "numpy run on the CPU only; --device cuda measures torch, paddle, jax" in capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        main(["--groups", "mxnet"])
+    assert "--groups mxnet: not one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--compare", "no/such/run.json"])
+    assert "--compare no/such/run.json: no such file" in capsys.readouterr().err
+
+
+def test_cuda_without_a_gpu_says_so(tmp_path):
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal is for machines without one")
+    done = subprocess.run([sys.executable, "-m", "seqnet_benchmarks.run", "--device", "cuda", "--groups", "torch",
+                           "--quick", "--sizes", "S", "--cells", "rnn", "--out", str(tmp_path)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2
+    assert "sees no CUDA device (torch.cuda.is_available() is False)" in done.stderr
+
+
+def test_compare_prints_each_ratios_change(tmp_path):
+    from seqnet_benchmarks.report import compare
+    from seqnet_benchmarks.report import main as report_main
+
+    def run(label, seqnet_ms, own_ms):
+        rows = [{"size": "M", "cell": "lstm", "impl": "seqnet-torch", "forward_ms": seqnet_ms, "train_ms": None},
+                {"size": "M", "cell": "lstm", "impl": "torch-nn", "forward_ms": own_ms, "train_ms": None}]  # fmt: skip
+        return {"label": label, "started": "now", "rows": rows,
+                "streaming": [{"impl": "seqnet-torch", "hidden": 64, "us_per_call": 110.0},
+                              {"impl": "torch-nn", "hidden": 64, "us_per_call": 100.0}]}  # fmt: skip
+
+    text = compare(run("old", 10.0, 10.0), run("new", 11.0, 10.0))
+    assert "seqnet-torch / torch nn layer" in text
+    line = next(x for x in text.splitlines() if x.startswith("seqnet-torch / torch nn layer "))
+    assert line.split()[-3:] == ["1.00", "1.10", "+10.0%"]
+    assert any(x.startswith("seqnet-torch / torch nn.LSTM") and x.endswith("+0.0%") for x in text.splitlines())
+    (tmp_path / "old.json").write_text(json.dumps(run("old", 10.0, 10.0)))
+    (tmp_path / "new.json").write_text(json.dumps(run("new", 9.0, 10.0)))
+    assert report_main(["--compare", str(tmp_path / "old.json"), str(tmp_path / "new.json")]) == 0

@@ -21,8 +21,8 @@ import seqnet
 from seqnet.testing.conformance.test_backend import *  # noqa: F403 (the suite's tests, collected here)
 
 TARGETS = [
-    ("numpy", {}), ("torch", {}), ("torch", {"fused": False}), ("paddle", {}), ("paddle", {"fused": False}),
-    ("jax", {}), ("onnxruntime", {}), ("twin", {}),
+    ("numpy", {}), ("numpy", {"fused": False}), ("torch", {}), ("torch", {"fused": False}), ("paddle", {}),
+    ("paddle", {"fused": False}), ("jax", {}), ("onnxruntime", {}), ("twin", {}),
 ]  # fmt: skip
 
 

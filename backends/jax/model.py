@@ -37,28 +37,13 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
 
 
-class _Transposed:
-    """A canonical (out, in) weight held as its transpose (in, out), computed once outside the scan;
-    row slices w[rows] (the reset-before GRU's) are served as column slices of the transpose."""
-
-    def __init__(self, w_t):
-        self.w_t = w_t
-
-    def __getitem__(self, rows):
-        return _Transposed(self.w_t[:, rows])
-
-
 class _Ops:
-    """seqnet.generic's ops in jax.numpy; weights arrive as `_Transposed`."""
+    """seqnet.generic's ops in jax.numpy (weights arrive transposed, from `_run_direction`)."""
 
     sigmoid = staticmethod(jax.nn.sigmoid)
     tanh = staticmethod(jnp.tanh)
     relu = staticmethod(jax.nn.relu)
-
-    @staticmethod
-    def linear(x, w, b):
-        out = x @ w.w_t
-        return out if b is None else out + b
+    matmul = staticmethod(jnp.matmul)
 
     @staticmethod
     def split(x, n: int):
@@ -67,8 +52,8 @@ class _Ops:
 
 def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool):
     """One layer-direction: xs (T, B, I), mask (T, B, 1) or None -> (outputs (T, B, H_out), h, c)."""
-    w_ih, w_hh = _Transposed(w["weight_ih"].T), _Transposed(w["weight_hh"].T)
-    w_hr = None if w["weight_hr"] is None else _Transposed(w["weight_hr"].T)
+    w_ih, w_hh = w["weight_ih"].T, w["weight_hh"].T  # transposed once, outside the scan
+    w_hr = None if w["weight_hr"] is None else w["weight_hr"].T
     b_ih, b_hh = w["bias_ih"], w["bias_hh"]
     if spec.cell != "gru" and b_ih is not None:  # rnn, lstm: b_ih and b_hh are added together, so sum them once
         b_ih, b_hh = b_ih + b_hh, None
@@ -76,7 +61,7 @@ def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool):
     def step(carry, inputs):
         h, c = carry
         x_t, m = inputs
-        gx = _Ops.linear(x_t, w_ih, b_ih)
+        gx = x_t @ w_ih if b_ih is None else x_t @ w_ih + b_ih
         h_new, c_new = cell_step(spec, _Ops, gx, h, c, w_hh, b_hh, w_hr)
         if m is None:
             return (h_new, c_new), h_new

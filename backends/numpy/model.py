@@ -22,6 +22,8 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, check_dtype, layer_names
 
 from .cells import Params, make_cell
+from .fused import FusedDirection
+from .fused import run_direction as run_fused
 
 
 def _keep(mask: np.ndarray | None, new: np.ndarray, old: np.ndarray) -> np.ndarray:
@@ -40,8 +42,10 @@ class NumpyRNN:
     seqnet_backend = "numpy"
     input_chunk = 16  # steps whose input products are one matrix product (see _run_direction)
 
-    def __init__(self, spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0):
+    def __init__(self, spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, fused: bool = True):
         self.spec = spec
+        self.fused = fused
+        self._fused_directions: list[FusedDirection] | None = None
         self.dtype = check_dtype(dtype)
         self.weights = weights.astype(self.dtype)
         self.cell = make_cell(spec.cell, spec.activation, spec.gru_variant)
@@ -92,10 +96,15 @@ class NumpyRNN:
             for d in range(spec.num_directions):
                 row = layer * spec.num_directions + d
                 p = self.params[row]
-                steps_cache = [] if keep_cache else None
-                ys, hn[row], c_last = self._run_direction(
-                    p, layer_in, h0[row], None if c0 is None else c0[row], mask, d == 1, steps_cache
-                )
+                c_row = None if c0 is None else c0[row]
+                if self.fused and spec.cell != "rnn" and not keep_cache:  # inference: the fused kernels (fused.py)
+                    steps_cache = None
+                    ys, hn[row], c_last = run_fused(
+                        self._fused_for(row), layer_in, h0[row], c_row, mask, d == 1, self.input_chunk
+                    )
+                else:  # training (and fused=False): the reference cells, keeping what BPTT needs
+                    steps_cache = [] if keep_cache else None
+                    ys, hn[row], c_last = self._run_direction(p, layer_in, h0[row], c_row, mask, d == 1, steps_cache)
                 if cn is not None:
                     cn[row] = c_last
                 outs.append(ys)
@@ -111,6 +120,13 @@ class NumpyRNN:
         if spec.batch_first and spec.output_mode == "sequence":
             outputs = outputs.transpose(1, 0, 2)
         return np.ascontiguousarray(outputs), final, (cache if keep_cache else None)
+
+    def _fused_for(self, row: int) -> FusedDirection:
+        """The prepared fused kernel of layer-direction `row` (made on first use, then kept)."""
+        if self._fused_directions is None:
+            spec = self.spec
+            self._fused_directions = [FusedDirection(spec.cell, p, spec.gru_variant) for p in self.params]
+        return self._fused_directions[row]
 
     def _initial_state(self, state: Any, batch: int):
         spec = self.spec
@@ -246,8 +262,10 @@ class NumpyRNN:
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
-def build(spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0) -> NumpyRNN:
-    return NumpyRNN(spec, weights, dtype, seed=seed)
+def build(spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, fused: bool = True) -> NumpyRNN:
+    """A `NumpyRNN`; `seed` seeds its dropout masks; fused=False runs the reference cells (cells.py) for every
+    call (by default a forward without gradients runs the fused kernels of fused.py)."""
+    return NumpyRNN(spec, weights, dtype, seed=seed, fused=fused)
 
 
 def weights_of(model: NumpyRNN) -> Weights:

@@ -185,6 +185,15 @@ class _Ops:
         return out if b is None else out + b
 
     @staticmethod
+    def matmul(x, w_t):
+        return paddle.matmul(x, w_t)
+
+    @staticmethod
+    def transpose(w):
+        w_t = paddle.transpose(w, [1, 0])
+        return w_t.contiguous() if paddle.in_dynamic_mode() else w_t  # a strided operand: matmul 3x longer
+
+    @staticmethod
     def split(x, n: int):
         return paddle.chunk(x, n, axis=-1)
 
@@ -212,27 +221,38 @@ class SeqnetPaddle(paddle.nn.Layer):
         self.head = (
             paddle.nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
         )
+        self.__dict__["_fused"] = fused  # plain attributes, read on every call
+        self.__dict__["_param"] = self.rnn.parameters()[0]  # its dtype is the model's
 
     @property
     def fused(self) -> bool:
-        return not isinstance(self.rnn, GenericRNN)
+        """Whether `rnn` is Paddle's fused SimpleRNN/LSTM/GRU (else seqnet's GenericRNN)."""
+        return self.__dict__["_fused"]
 
     @property
     def dtype(self) -> str:
-        return dtype_name(self.parameters()[0].dtype)
+        """The dtype the model computes in ('float32' or 'float64')."""
+        return dtype_name(self.__dict__["_param"].dtype)
 
     def forward(self, x, state=None, lengths=None):
         spec = self.spec
+        fused = self.__dict__["_fused"]  # plain attributes: Layer.__getattr__ is a slow path on every call
+        rnn, head = self._sub_layers["rnn"], self._sub_layers.get("head")
         static = isinstance(x, _STATIC)  # paddle.jit.to_static: shapes may be open (-1), values unknown
-        if static and not self.fused and x.shape[1 if spec.batch_first else 0] < 0:  # before any op is made
+        if static and not fused and x.shape[1 if spec.batch_first else 0] < 0:  # before any op is made
             raise InputError(
                 "paddle.jit.to_static: the generic path runs a Python loop over time, so its InputSpec needs a fixed "
                 f"time axis (e.g. InputSpec([None, 50, {spec.input_size}])), not None; the fused path takes any length"
             )
-        for name, value in (("x", x), ("state", state)):
-            _require_tensors(name, value)
-        lengths, values = _lengths_tensor(lengths, static)
-        check_call(spec, self.dtype, x, state, lengths, values)
+        # Without lengths every check depends on the types, shapes and dtypes of x and state alone: a call like
+        # the last accepted one (a stream of one-step calls) needs no new verdict.
+        signature = None if (static or lengths is not None) else _signature(x, state)
+        if signature is None or signature != self.__dict__.get("_accepted"):
+            for name, value in (("x", x), ("state", state)):
+                _require_tensors(name, value)
+            lengths, values = _lengths_tensor(lengths, static)
+            check_call(spec, self.dtype, x, state, lengths, values)
+            self.__dict__["_accepted"] = signature
         # a static graph's open dims (-1) are read at run time; known ones stay ints (unbind needs them)
         dims = [n if n >= 0 else paddle.shape(x)[i] for i, n in enumerate(x.shape)] if static else x.shape
         batch, steps = (dims[0], dims[1]) if spec.batch_first else (dims[1], dims[0])
@@ -241,26 +261,29 @@ class SeqnetPaddle(paddle.nn.Layer):
             mask = (paddle.arange(steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
         if state is not None and spec.cell == "lstm":
             state = tuple(state)
-        if self.fused and spec.bidirectional and lengths is not None and state is not None:
+        if fused and spec.bidirectional and lengths is not None and state is not None:
             # Paddle 3.3.1's fused kernel gives wrong gradients for the reverse direction when lengths and an
             # initial state come together (forward is right; tests/test_paddle_backend.py shows it): run the
             # generic loop over the fused layer's own parameters instead
             seq, final = self._forward_generic(x, state, mask, batch)
-        elif self.fused:
+        elif fused and spec.proj_size and lengths is not None:
             with warnings.catch_warnings():  # Paddle's LSTM with proj_size calls a deprecated API of its own
                 warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")
-                seq, final = self.rnn(x, state, lengths)
-            if mask is not None and spec.proj_size:  # Paddle leaves projected outputs past a length non-zero
-                seq = seq * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)
+                seq, final = rnn(x, state, lengths)
+            seq = seq * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)  # Paddle leaves them non-zero
+        elif fused and not static and not rnn._forward_pre_hooks and not rnn._forward_post_hooks:
+            seq, final = rnn.forward(x, state, lengths)  # what Layer.__call__ does without hooks, minus its checks
+        elif fused:
+            seq, final = rnn(x, state, lengths)
         else:
             seq, final = self._forward_generic(x, state, mask, batch)
-        hn = final[0] if spec.cell == "lstm" else final
         if spec.output_mode == "last":
+            hn = final[0] if spec.cell == "lstm" else final
             out = paddle.concat(list(hn[-spec.num_directions :]), axis=1)
-            return (self.head(out) if self.head is not None else out), final
-        if self.head is None:
+            return (head(out) if head is not None else out), final
+        if head is None:
             return seq, final
-        out = self.head(seq)
+        out = head(seq)
         if mask is not None:
             out = out * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)
         return out, final
@@ -300,6 +323,22 @@ def walk(node: Any, dotted: str) -> Any:
 # what paddle.jit.to_static passes instead of tensors: PIR values. (Not paddle.static.Variable: in dynamic
 # mode isinstance(tensor, paddle.static.Variable) is True for every eager Tensor.)
 _STATIC = (paddle.pir.Value,)
+
+
+def _signature(x: Any, state: Any) -> tuple | None:
+    """What a call's checks depend on (without lengths): shapes and dtypes of eager tensors; None (check in
+    full) for anything else."""
+    tensor = paddle.Tensor
+    if type(x) is not tensor:
+        return None
+    if state is None:
+        return (x.shape, x.dtype)
+    if type(state) is tensor:
+        return (x.shape, x.dtype, state.shape, state.dtype)
+    if type(state) is tuple and len(state) == 2 and type(state[0]) is tensor and type(state[1]) is tensor:
+        h, c = state
+        return (x.shape, x.dtype, h.shape, h.dtype, c.shape, c.dtype)
+    return None
 
 
 def _lengths_tensor(lengths: Any, static: bool) -> tuple[Any, np.ndarray | None]:

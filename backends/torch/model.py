@@ -81,6 +81,8 @@ class _Ops:
     """seqnet.generic's ops in torch."""
 
     linear = staticmethod(F.linear)
+    matmul = staticmethod(torch.matmul)
+    transpose = staticmethod(torch.t)  # a view: torch's matmul takes it as a transposed BLAS operand
     sigmoid = staticmethod(torch.sigmoid)
     tanh = staticmethod(torch.tanh)
     relu = staticmethod(torch.relu)
@@ -116,57 +118,65 @@ class SeqnetTorch(nn.Module):
         super().__init__()
         self.spec = spec
         self.rnn = fused_layer(spec) if fused else GenericRNN(spec)
+        self.__dict__["_fused"] = fused  # a plain attribute: read on every call
         self.head = nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
 
     @property
     def fused(self) -> bool:
-        return not isinstance(self.rnn, GenericRNN)
+        """Whether `rnn` is torch's fused nn.RNN/LSTM/GRU (else seqnet's GenericRNN)."""
+        return self.__dict__["_fused"]
 
     def extra_repr(self) -> str:
         return f"spec={self.spec}"
 
     def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
         spec = self.spec
-        param = self.rnn.weight_hh_l0  # its dtype and device are the model's (cheaper than next(parameters()))
+        modules = self._modules  # read directly: nn.Module.__getattr__ is a slow path on every call
+        rnn, head = modules["rnn"], modules.get("head")
+        param = rnn._parameters["weight_hh_l0"]  # its dtype and device are the model's, after any .to()
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # export, trace, compile: no values
         lengths = _lengths_tensor(lengths, traced)
-        for name, value in (("x", x), ("state", state), ("lengths", lengths)):
-            _require_tensors(name, value)
-        check_call(
-            spec, dtype_name(param.dtype), x, state, lengths, None if lengths is None or traced else lengths.numpy()
-        )
-        _check_device(param.device, x, state)
+        # Every check depends on the types, shapes, dtypes and devices of x and state alone when there are no
+        # lengths: a call like the last accepted one (a stream of one-step calls) needs no new verdict.
+        signature = None if (traced or lengths is not None) else _signature(param, x, state)
+        if signature is None or signature != self.__dict__.get("_accepted"):
+            _require_tensors(x, state, lengths)
+            check_call(
+                spec, dtype_name(param.dtype), x, state, lengths, None if lengths is None or traced else lengths.numpy()
+            )
+            _check_device(param, x, state)
+            self.__dict__["_accepted"] = signature
         steps, batch = (x.shape[1], x.shape[0]) if spec.batch_first else (x.shape[0], x.shape[1])
         mask = None
         if lengths is not None:
             mask = (torch.arange(steps, device=x.device)[:, None] < lengths.to(x.device)[None, :])[
                 :, :, None
             ]  # (T, B, 1)
-        if self.fused and not (traced and lengths is not None):
-            seq, final = self._forward_fused(x, state, lengths, steps)
+        if self.__dict__["_fused"] and not (traced and lengths is not None):
+            seq, final = self._forward_fused(rnn, x, state, lengths, steps)
         else:  # packed sequences have data-dependent shapes: a traced call with lengths runs the masked loop
-            seq, final = self._forward_generic(x, state, mask, batch, param, traced)
+            seq, final = self._forward_generic(rnn, x, state, mask, batch, param, traced)
         hn = final[0] if spec.cell == "lstm" else final
         if spec.output_mode == "last":
             out = torch.cat(list(hn[-spec.num_directions :]), dim=1)
-            return (self.head(out) if self.head is not None else out), final
-        if self.head is None:
+            return (head(out) if head is not None else out), final
+        if head is None:
             return seq, final
-        out = self.head(seq)
+        out = head(seq)
         if mask is not None:
             out = out * (mask.transpose(0, 1) if spec.batch_first else mask).to(out.dtype)
         return out, final
 
-    def _forward_fused(self, x, state, lengths, steps):
+    def _forward_fused(self, rnn, x, state, lengths, steps):
         spec = self.spec
         if lengths is None:
-            return self.rnn(x, state)
+            return rnn(x, state)
         packed = pack_padded_sequence(x, lengths, batch_first=spec.batch_first, enforce_sorted=False)
-        out, final = self.rnn(packed, state)
+        out, final = rnn(packed, state)
         seq, _ = pad_packed_sequence(out, batch_first=spec.batch_first, total_length=steps)
         return seq, final
 
-    def _forward_generic(self, x, state, mask, batch, param, traced):
+    def _forward_generic(self, rnn, x, state, mask, batch, param, traced):
         """seqnet.generic's loop over the recurrent parameters (GenericRNN's, or the fused layer's own)."""
         spec = self.spec
         xs = x.transpose(0, 1) if spec.batch_first else x
@@ -183,7 +193,6 @@ class SeqnetTorch(nn.Module):
             c0 = param.new_zeros((rows, batch, spec.hidden_size)) if spec.cell == "lstm" else None
         else:
             h0, c0 = state if spec.cell == "lstm" else (state, None)
-        rnn = self.rnn
         seq, hs, cs = run_stack(
             spec, _Ops(self.training), lambda n: getattr(rnn, n, None), xs, h0, c0,
             None if mask is None else mask.to(xs.dtype), self.training,
@@ -206,18 +215,27 @@ def _lengths_tensor(lengths: Any, traced: bool = False) -> torch.Tensor | None:
     return torch.as_tensor(array, dtype=torch.int64)
 
 
-def _require_tensors(name: str, value: Any) -> None:
-    parts = value if isinstance(value, (tuple, list)) else (value,)
-    for part in parts:
-        if part is not None and not isinstance(part, torch.Tensor):
-            raise InputError(f"{name} must be a torch.Tensor, got {type(part).__name__} (use torch.from_numpy)")
+def _signature(param: torch.Tensor, x: Any, state: Any) -> tuple:
+    """What a call's checks depend on (without lengths): types, shapes, dtypes and devices."""
+    parts = (x, *(state if isinstance(state, (tuple, list)) else (state,)))
+    described = tuple(
+        (type(p), p.shape, p.dtype, p.get_device()) if isinstance(p, torch.Tensor) else (type(p), id(p)) for p in parts
+    )
+    return (param.dtype, param.get_device(), type(state), described)
 
 
-def _check_device(device: torch.device, x: torch.Tensor, state: Any) -> None:
-    parts = [x] + (list(state) if isinstance(state, (tuple, list)) else [state] if state is not None else [])
-    for part in parts:
-        if part.device != device:
-            raise InputError(f"input on {part.device}, the model on {device}: move it with .to('{device}')")
+def _require_tensors(x: Any, state: Any, lengths: Any) -> None:
+    for name, value in (("x", x), ("state", state), ("lengths", lengths)):
+        for part in value if isinstance(value, (tuple, list)) else (value,):
+            if part is not None and not isinstance(part, torch.Tensor):
+                raise InputError(f"{name} must be a torch.Tensor, got {type(part).__name__} (use torch.from_numpy)")
+
+
+def _check_device(param: torch.Tensor, x: torch.Tensor, state: Any) -> None:
+    where = param.get_device()  # an int (-1 on the CPU): cheaper than comparing torch.device objects
+    for part in (x, *(state if isinstance(state, (tuple, list)) else () if state is None else (state,))):
+        if part.get_device() != where:
+            raise InputError(f"input on {part.device}, the model on {param.device}: move it with .to('{param.device}')")
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------

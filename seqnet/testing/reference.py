@@ -23,6 +23,8 @@ class _NumpyOps:
         out = x @ w.T
         return out if b is None else out + b
 
+    matmul = staticmethod(np.matmul)
+    transpose = staticmethod(np.transpose)
     sigmoid = staticmethod(lambda a: 0.5 * (1.0 + np.tanh(0.5 * a)))  # another formula than the backend's
     tanh = staticmethod(np.tanh)
     relu = staticmethod(lambda a: np.maximum(a, 0))

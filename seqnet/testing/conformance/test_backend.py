@@ -122,6 +122,28 @@ def test_single_steps_single_sequences_and_lengths_of_one(
             assert_matches(spec, got, reference(spec, w, x, None, lengths, seqnet_backend), dtype, f"B{batch} T{steps}")
 
 
+@pytest.mark.parametrize("batch, hidden", [(1, 1), (1, 4), (3, 1), (3, 4)])
+def test_a_call_leaves_its_inputs_unchanged(seqnet_backend: str, record: Any, seqnet_options: dict, batch: int,
+                                            hidden: int) -> None:  # fmt: skip
+    """A model must not write into the caller's x, state or lengths (in-place kernels must copy first)."""
+    dtype = _dtypes(record)[0]
+    for spec in (seqnet.Spec("lstm", 2, hidden, bidirectional=True), seqnet.Spec("gru", 2, hidden)):
+        model = seqnet.build(
+            spec, seqnet_backend, seqnet.init_weights(spec, seed=1, dtype=dtype), dtype, **seqnet_options
+        )
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, 3, 2)).astype(dtype)
+        rows = spec.num_directions
+        h = rng.standard_normal((rows, batch, hidden)).astype(dtype)
+        state = (h, rng.standard_normal((rows, batch, hidden)).astype(dtype)) if spec.cell == "lstm" else h
+        lengths = np.full(batch, 2)
+        copies = [a.copy() for a in (x, lengths, *(state if isinstance(state, tuple) else (state,)))]
+        for call_lengths in (None, lengths):
+            seqnet.predict(model, x, state, call_lengths)
+        after = (x, lengths, *(state if isinstance(state, tuple) else (state,)))
+        assert all(np.array_equal(a, b) for a, b in zip(after, copies)), f"{spec.cell} changed its inputs"
+
+
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=lambda c: c.id)
 def test_gradients_equal_the_reference(seqnet_backend: str, record: Any, case: Any) -> None:
     if not hasattr(record.load(), "value_and_grad"):

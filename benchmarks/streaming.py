@@ -1,0 +1,116 @@
+"""Per-call overhead: one step, batch 1, the state carried from call to call (streaming use).
+
+Requirements: numpy; the measured group's framework.
+
+For an LSTM (input 32, hidden 64 and 256), each implementation is called on one time step of one sequence
+with the previous call's state, as a streaming application calls it; a timed sample is 200 such calls, and
+samples of the implementations of one framework alternate. seqnet's model goes through all its input checks
+on every call; the anchor is the framework's own layer called directly (torch nn.LSTM, paddle.nn.LSTM under
+no_grad in eval mode; for JAX a jitted lax.scan over the same step; NumPy and ONNX Runtime have no other
+layer: their rows stand alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import seqnet
+
+from .timing import interleaved
+
+CALLS = 200  # calls per timed sample
+HIDDEN = (64, 256)
+
+
+def _numpy(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
+    model = seqnet.build(spec, "numpy", w)
+    return {"seqnet-numpy": lambda: model(x, state)}
+
+
+def _torch(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
+    import torch
+
+    model = seqnet.build(spec, "torch", w).eval()
+    layer = model.rnn
+    xt, st = torch.from_numpy(x), tuple(torch.from_numpy(s) for s in state)
+
+    def seqnet_call():
+        with torch.no_grad():
+            return model(xt, st)
+
+    def own_call():
+        with torch.no_grad():
+            return layer(xt, st)
+
+    return {"seqnet-torch": seqnet_call, "torch-nn": own_call}
+
+
+def _paddle(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
+    from seqnet_backends.paddle.model import paddle
+
+    model = seqnet.build(spec, "paddle", w)
+    model.eval()
+    layer = model.rnn
+    xt, st = paddle.to_tensor(x), tuple(paddle.to_tensor(s) for s in state)
+
+    def seqnet_call():
+        with paddle.no_grad():
+            return model(xt, st)
+
+    def own_call():
+        with paddle.no_grad():
+            return layer(xt, st)
+
+    return {"seqnet-paddle": seqnet_call, "paddle-nn": own_call}
+
+
+def _jax(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
+    import jax
+    import jax.numpy as jnp
+
+    from .impl_jax import hand_scan
+
+    model = seqnet.build(spec, "jax", w)
+    xj, st = jnp.asarray(x), tuple(jnp.asarray(s) for s in state)
+    hand = jax.jit(lambda p, xs: hand_scan(spec, p, xs))
+    return {
+        "seqnet-jax": lambda: model(xj, st)[0].block_until_ready(),
+        "jax-hand-scan": lambda: hand(model.params, xj).block_until_ready(),
+    }
+
+
+def _onnxruntime(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
+    model = seqnet.build(spec, "onnxruntime", w)
+    return {"seqnet-onnxruntime": lambda: model(x, state)}
+
+
+GROUPS = {"numpy": _numpy, "torch": _torch, "paddle": _paddle, "jax": _jax, "onnxruntime": _onnxruntime}
+
+
+def streaming(group: str, budget: float) -> list[dict[str, Any]]:
+    """Microseconds per one-step call of each implementation of `group`, for each hidden size."""
+    rows = []
+    for hidden in HIDDEN:
+        spec = seqnet.Spec("lstm", 32, hidden)
+        w = seqnet.init_weights(spec)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((1, 1, 32)).astype(np.float32)
+        state = tuple((0.1 * rng.standard_normal((1, 1, hidden))).astype(np.float32) for _ in range(2))
+        calls = GROUPS[group](spec, w, x, state)
+
+        def repeated(fn: Callable[[], Any]) -> Callable[[], None]:
+            def run() -> None:
+                for _ in range(CALLS):
+                    fn()
+
+            return run
+
+        measured = interleaved({name: repeated(fn) for name, fn in calls.items()}, budget_s=budget)
+        for name, stats in measured.items():
+            rows.append({"group": group, "impl": name, "hidden": hidden,
+                         "us_per_call": 1e3 * stats["median_ms"] / CALLS, "iqr_us": 1e3 * stats["iqr_ms"] / CALLS,
+                         "repeats": stats["repeats"]})  # fmt: skip
+    return rows
