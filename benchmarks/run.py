@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.compare is not None and not Path(args.compare).is_file():
         parser.error(f"--compare {args.compare}: no such file (a JSON written by seqnet bench)")
+    old = json.loads(Path(args.compare).read_text()) if args.compare else None  # read now: the run may overwrite it
     requested = args.groups.split(",") if args.groups else list(GPU_GROUPS if args.device == "cuda" else GROUPS)
     unknown = [g for g in requested if g not in GROUPS]
     if unknown:
@@ -361,10 +362,10 @@ def main(argv: list[str] | None = None) -> int:
 
     write_report(result, out)
     print(f"wrote {out}/ in {result['seconds']:.0f} s", flush=True)
-    if args.compare:
+    if old is not None:
         from .report import compare
 
-        print(compare(json.loads(Path(args.compare).read_text()), result))
+        print(compare(old, result))
     return 0
 
 
