@@ -150,11 +150,15 @@ def markdown(result: dict[str, Any]) -> str:
                       for p in ("forward", "train"))  # fmt: skip
         goal = "-" if h["goal"] is None else f"<= {h['goal']}"
         lines.append(f"| {h['ratio']} | {fwd} | {train} | {goal} |")
-    numpy_peak = [r["fraction_of_peak"] for r in result["rows"]
-                  if r["impl"] == "seqnet-numpy" and r["size"] in ("M", "L") and r["cell"] in ("lstm", "gru")]  # fmt: skip
+    numpy_peak = [
+        r["fraction_of_peak"]
+        for r in result["rows"]
+        if r["impl"] == "seqnet-numpy" and r["size"] in ("M", "L") and r["cell"] in ("lstm", "gru")
+    ]
     if numpy_peak:
-        lines += ["", f"seqnet-numpy's forward at sizes M and L (lstm, gru) reaches {min(numpy_peak):.0%}-"
-                      f"{max(numpy_peak):.0%} of NumPy's best float32 matrix product of the run (goal 60%)."]  # fmt: skip
+        reach = f"{min(numpy_peak):.0%}-{max(numpy_peak):.0%}"
+        lines += ["", f"seqnet-numpy's forward at sizes M and L (lstm, gru) reaches {reach} of NumPy's best float32 "
+                      "matrix product of the run (goal 60%)."]  # fmt: skip
     lines += [
         "",
         "## Ratios by size and cell",

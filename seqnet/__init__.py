@@ -21,12 +21,13 @@ from seqnet.errors import (
     WeightsError,
 )
 from seqnet.io import load, save
+from seqnet.protocols import Model
 from seqnet.registry import Backend, Converter, backends, register_backend, register_converter
 from seqnet.spec import Spec
 from seqnet.training import History, fit, gradient_flow, value_and_grad
 from seqnet.weights import Weights, as_weights, init_weights, layout
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place: pyproject.toml reads it, CHANGELOG.md records it
 
 __all__ = [
     "Backend",
@@ -37,6 +38,7 @@ __all__ = [
     "FileFormatError",
     "History",
     "InputError",
+    "Model",
     "SeqnetError",
     "Spec",
     "SpecError",

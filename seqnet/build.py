@@ -9,7 +9,10 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from seqnet.errors import BackendError, SpecError
+from seqnet.protocols import Model
 from seqnet.registry import check_options, get_backend
 from seqnet.spec import Spec
 from seqnet.weights import DTYPES, Weights, as_weights, check_dtype, init_weights
@@ -21,14 +24,38 @@ def build(
     weights: Mapping[str, Any] | None = None,
     dtype: str = "float32",
     **options: Any,
-) -> Any:
-    """The backend's native model of `spec` computing with `weights` (fresh `init_weights(spec)` if None).
+) -> Model:
+    """The backend's native model of `spec`, computing with `weights`.
 
-    Every model is called the same way: `outputs, state = model(x, state=None, lengths=None)`.
-    `dtype` is "float32" or "float64" on every backend; torch also takes "float16" and "bfloat16" (where
-    torch supports them on the device; the weights are given and returned in float32).
-    Options are the backend's (torch: device, fused; paddle: device, fused; numpy: seed for dropout).
-    Spec, weights and dtype are checked here, before any framework is imported.
+    Every model is called the same way: ``outputs, state = model(x, state=None, lengths=None)``, x
+    (B, T, input_size) or (T, B, input_size) with ``batch_first=False``.
+
+    Parameters
+    ----------
+    spec : Spec
+        The model.
+    backend : str
+        A registered backend: "numpy", "torch", "paddle", "jax", "onnxruntime" or a plugin's.
+    weights : mapping of name to array, optional
+        Canonical weights (`layout` lists them); None draws `init_weights(spec)`.
+    dtype : str
+        "float32" or "float64" on every backend that declares it (JAX's float64 needs its 64-bit mode,
+        onnxruntime is float32 only); torch also "float16" and "bfloat16" (weights in and out as float32).
+    **options
+        The backend's options: numpy ``seed``, ``fused``; torch ``device``, ``fused``; paddle ``device``,
+        ``fused``; jax ``device``; onnxruntime ``providers``, ``threads``, ``opset``. A misspelt one is an error
+        naming the closest.
+
+    Returns
+    -------
+    Model
+        The framework's native object: `NumpyRNN`, a ``torch.nn.Module``, a ``paddle.nn.Layer``, `JaxRNN`,
+        `OnnxRNN`.
+
+    Raises
+    ------
+    SpecError, WeightsError, BackendError, BackendUnavailable
+        Checked here, before any framework is imported.
     """
     if not isinstance(spec, Spec):
         raise SpecError(f"build needs a seqnet.Spec, got {type(spec).__name__}")
@@ -42,8 +69,19 @@ def build(
 
 
 def weights_of(model: Any) -> Weights:
-    """The canonical weights of any model `build` returned: NumPy arrays in the model's dtype (float32 for a
-    float16 or bfloat16 torch model)."""
+    """The canonical weights of any model `build` returned.
+
+    Parameters
+    ----------
+    model : Model
+        A model of any backend, trained or not.
+
+    Returns
+    -------
+    Weights
+        NumPy arrays in the model's dtype (float32 for a float16 or bfloat16 torch model), exactly the values
+        the model holds.
+    """
     name = getattr(model, "seqnet_backend", None)
     if name is None:
         raise BackendError(f"weights_of needs a model made by seqnet.build, got {type(model).__name__}")
@@ -51,13 +89,30 @@ def weights_of(model: Any) -> Weights:
     return as_weights(model.spec, impl.weights_of(model), finite=False)  # what the model holds, even diverged
 
 
-def predict(model: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[Any, Any]:
-    """Call any backend's model on NumPy inputs and get NumPy back: (outputs, state), in inference mode.
+def predict(model: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
+    """Any backend's model on NumPy inputs, in inference mode, with NumPy back.
 
-    The same line works for every backend (demos, parity checks, a REPL). A torch or Paddle model starts in
-    train mode, as every new Module and Layer does (dropout on where the spec has it): predict runs it in
-    eval mode and restores its mode after. Inside a framework's own training code, call the model directly
-    with that framework's tensors instead.
+    A torch or Paddle model starts in train mode, as every new Module and Layer does (dropout on where the
+    spec has it): predict runs it in eval mode, without an autograd graph, and restores its mode after.
+    Inside a framework's own training code, call the model with that framework's tensors instead.
+
+    Parameters
+    ----------
+    model : Model
+        A model of any backend.
+    x : numpy.ndarray
+        (B, T, input_size), or (T, B, input_size) with ``batch_first=False``, in the model's dtype.
+    state : numpy.ndarray or pair of numpy.ndarray, optional
+        h (L*D, B, H_out), for an LSTM (h, c) with c (L*D, B, hidden_size).
+    lengths : integer numpy.ndarray (B,), optional
+        Each sequence's length in 1..T.
+
+    Returns
+    -------
+    outputs : numpy.ndarray
+        (B, T, D*H_out), (B, T, output_size) with a head, or (B, output_size) for ``output_mode="last"``.
+    state : numpy.ndarray or pair of numpy.ndarray
+        The final state, in the layout of ``state``.
     """
     name = getattr(model, "seqnet_backend", None)
     if name is None:

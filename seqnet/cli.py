@@ -10,16 +10,18 @@ import platform
 import sys
 
 import seqnet
-from seqnet.registry import registered
+from seqnet.registry import converters, registered
 
 
 def _info(args: argparse.Namespace) -> int:
     print(f"seqnet {seqnet.__version__} (Python {platform.python_version()}, {platform.machine()})")
-    print("backends:")
-    for name, backend in registered().items():
-        status = "installed" if backend.available() else f"not installed (pip install {backend.install})"
-        versions = ", ".join(f"{dist} {ver}" for dist, ver in backend.versions().items() if ver)
-        print(f"  {name:<8} {status}{'  [' + versions + ']' if versions and backend.available() else ''}")
+    for title, records in (("backends", registered()), ("converters", converters())):
+        print(f"{title}:")
+        for name, record in records.items():
+            status = "installed" if record.available() else f"not installed (pip install {record.install})"
+            versions = ", ".join(f"{dist} {ver}" for dist, ver in record.versions().items() if ver)
+            shown = f"  [{versions}]" if versions and record.available() else ""
+            print(f"  {name:<12} {status}{shown}")
     return 0
 
 
@@ -88,7 +90,8 @@ def _boolean(text: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="seqnet", description="One recurrent-model definition, four frameworks.")
+    parser = argparse.ArgumentParser(prog="seqnet", description="One recurrent-model definition, every framework.")
+    parser.add_argument("--version", action="version", version=f"seqnet {seqnet.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, and each backend with whether its framework is installed").set_defaults(
         run=_info

@@ -56,17 +56,34 @@ class Imported:
 
 
 def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fields: Any) -> tuple[Spec, Weights]:
-    """(Spec, canonical Weights) of a framework's own recurrent layer, model or file.
+    """The Spec and canonical weights of a framework's own recurrent layer, model or file.
 
-    `obj`: a torch `nn.RNN`/`LSTM`/`GRU`; a paddle `nn.SimpleRNN`/`LSTM`/`GRU`; a Keras 3 `SimpleRNN`/`LSTM`/`GRU`,
-    `Bidirectional` or a `Sequential`/functional model that is a plain stack of them (with an optional final
-    `Dense`); a flax NNX `nnx.RNN`/`nnx.Bidirectional` (or a list or `nnx.Sequential` of them), or a linen
-    cell/`nn.RNN`/`nn.Bidirectional` with `params=`; an ONNX `ModelProto` or a path to a `.onnx` file; a
-    model `seqnet.build` made. `head`: the framework's linear layer applied to the outputs (torch
-    `nn.Linear`, `paddle.nn.Linear`, `nnx.Linear`), for frameworks whose recurrent layers hold none.
-    `spec_fields`: the Spec fields the object does not determine (e.g. `output_mode="last"`); a value that
-    contradicts the object is an error. What the Spec cannot express raises ConversionError naming the
-    attribute, its value and why.
+    Parameters
+    ----------
+    obj : object or path
+        A torch ``nn.RNN``/``LSTM``/``GRU``; a paddle ``nn.SimpleRNN``/``LSTM``/``GRU``; a Keras 3 ``SimpleRNN``,
+        ``LSTM``, ``GRU``, ``Bidirectional``, or a ``Sequential``/functional model that is a plain chain of them
+        (``Dropout`` between, one final linear ``Dense``); a flax NNX ``nnx.RNN``/``nnx.Bidirectional`` (or a
+        list or ``nnx.Sequential`` of them), or a linen cell, ``nn.RNN`` or ``nn.Bidirectional`` with
+        `params`; an ONNX ``ModelProto``; a path to a ``.onnx``, ``.pt``, ``.pdparams`` or ``.safetensors``
+        file; a model `seqnet.build` made.
+    params : pytree, optional
+        A flax.linen module's variables.
+    head : object, optional
+        The framework's linear layer applied to the outputs (torch ``nn.Linear``, ``paddle.nn.Linear``,
+        ``nnx.Linear``), for frameworks whose recurrent layers hold none; for a checkpoint file, its name.
+    **spec_fields
+        The Spec fields the object does not determine (``output_mode="last"``, a checkpoint's ``batch_first``).
+
+    Returns
+    -------
+    spec : Spec
+    weights : Weights
+
+    Raises
+    ------
+    ConversionError
+        What the Spec cannot express, naming the attribute, its value and why; a field contradicting the object.
     """
     if isinstance(obj, (str, os.PathLike)):
         return _from_path(Path(obj), params=params, head=head, **spec_fields)
@@ -80,14 +97,32 @@ def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fie
 
 
 def to_framework(spec: Spec, weights: Mapping[str, Any], framework: str, *, into: Any = None, **options: Any) -> Any:
-    """The framework's own standard layer computing `spec` with `weights`: a layer, or (layer, linear head)
-    when the spec has a head (Keras: one `Sequential` holding the `Dense` head).
+    """The framework's own standard layer computing `spec` with `weights`.
 
-    `framework`: "torch", "paddle", "keras", "flax" (an NNX module), "flax.linen" ((module, variables)),
-    "onnx" (a `ModelProto`). `into`: a layer you already have (with a head: the pair (layer, linear)); its
-    hyper-parameters are checked against the spec and the weights are loaded into it. Where the framework's
-    standard layer cannot express the spec, ConversionError names the field and points to
-    `seqnet.build(spec, backend)`, which can.
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array
+    framework : str
+        "torch", "paddle", "keras", "flax" (NNX; ``api="linen"`` for (module, variables)) or "onnx".
+    into : object, optional
+        A layer you already have (with a head, the pair (layer, linear)): its hyper-parameters are checked
+        against the spec and the weights loaded into it.
+    **options
+        The converter's: torch ``device``, ``dtype``; flax ``api``, ``cell``; onnx ``opset``, ``lengths``,
+        ``initial_state``.
+
+    Returns
+    -------
+    object
+        The layer, or (layer, linear head) when the spec has a head (Keras: one ``Sequential`` holding the
+        ``Dense`` head; onnx: a ``ModelProto``).
+
+    Raises
+    ------
+    ConversionError
+        A spec the framework's standard layer cannot express: the error names the field and points to
+        ``seqnet.build(spec, backend)``, which runs it.
     """
     if not isinstance(spec, Spec):
         raise SpecError(f"to_framework needs a seqnet.Spec, got {type(spec).__name__}")
@@ -104,14 +139,32 @@ def from_state_dict(
     head: str | None = None,
     **spec_fields: Any,
 ) -> tuple[Spec, Weights]:
-    """(Spec, Weights) of the recurrent layer stored under `prefix` in a whole model's checkpoint.
+    """The Spec and weights of the recurrent layer in a whole model's checkpoint.
 
-    `state_dict`: name -> tensor or array, as `model.state_dict()`, `torch.load(..., weights_only=True)` or
-    `paddle.load` give it. The Spec is inferred from the names and shapes (cell from the gate rows, layers,
-    direction, proj_size, bias); with prefix="" the one recurrent layer in the checkpoint is found wherever
-    it is (several: an error listing them). `head`: the name of the linear layer to use as the head ("fc"
-    for fc.weight and fc.bias). What a checkpoint cannot hold comes as `spec_fields` (batch_first,
-    activation, gru_variant, output_mode, dropout).
+    Parameters
+    ----------
+    state_dict : mapping of str to tensor or array
+        As ``model.state_dict()``, ``torch.load(..., weights_only=True)`` or ``paddle.load`` give it.
+    framework : str
+        The checkpoint's naming: "torch" or "paddle".
+    prefix : str
+        Where the layer's entries are ("encoder.rnn."); "" finds the one recurrent layer wherever it is.
+    head : str, optional
+        The linear layer to use as the head ("fc" for ``fc.weight`` and ``fc.bias``).
+    **spec_fields
+        What a checkpoint cannot hold: ``batch_first``, ``activation``, ``gru_variant``, ``output_mode``,
+        ``dropout``.
+
+    Returns
+    -------
+    spec : Spec
+        Inferred from the names and shapes: the cell from the gate rows, layers, direction, proj_size, bias.
+    weights : Weights
+
+    Raises
+    ------
+    ConversionError
+        No recurrent layer, several (pass `prefix`), or an inconsistent one: the message lists what was found.
     """
     if not isinstance(state_dict, Mapping):
         raise ConversionError(f"state_dict must be a mapping of name -> tensor, got {type(state_dict).__name__}")
@@ -127,8 +180,24 @@ def from_state_dict(
 def to_state_dict(
     spec: Spec, weights: Mapping[str, Any], framework: str, prefix: str = "", head: str = "head"
 ) -> dict[str, Any]:
-    """The entries the framework's own layer holds for `spec` (its tensors, its names under `prefix`), ready
-    for `model.load_state_dict(..., strict=False)` / `set_state_dict`; the head under `head`."""
+    """The entries the framework's own layer holds for `spec`, ready for ``load_state_dict`` / ``set_state_dict``.
+
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array
+    framework : str
+        "torch" or "paddle".
+    prefix : str
+        Put before each of the layer's names ("encoder.").
+    head : str
+        The name of the head's entries.
+
+    Returns
+    -------
+    dict of str to tensor
+        The framework's tensors under its own names (Paddle: flat and per-cell names, its Linear (in, out)).
+    """
     if not isinstance(spec, Spec):
         raise SpecError(f"to_state_dict needs a seqnet.Spec, got {type(spec).__name__}")
     checked = as_weights(spec, weights)
@@ -148,14 +217,28 @@ def export_onnx(
     initial_state: bool = False,
     dtype: str | None = None,
 ) -> Any:
-    """`spec` with `weights` as an ONNX model (an `onnx.ModelProto`, checked with onnx.checker), written to
-    `path` atomically if given.
+    """`spec` with `weights` as an ONNX model, checked with ``onnx.checker``; written to `path` atomically if given.
 
     The standard RNN, LSTM and GRU operators, one node per layer (a Scan for a projected LSTM), the head, and
-    `output_mode="last"` from `Y_h`. Inputs: `x` with dynamic batch and time axes in the spec's layout,
-    `lengths` (B,) int64 when `lengths=True`, `h0` (and `c0`) when `initial_state=True`; outputs `outputs`,
-    `h_n` (and `c_n`). `opset`: 14 or newer (default 17). `dtype`: the weights' unless given ("float32";
-    onnxruntime's CPU RNN kernels have no float64). Needs `seqnet[onnx]`.
+    ``output_mode="last"`` from ``Y_h``. Inputs: ``x`` with dynamic batch and time axes in the spec's layout,
+    ``lengths`` (B,) int64 with `lengths`, ``h0`` (and ``c0``) with `initial_state`; outputs ``outputs``,
+    ``h_n`` (and ``c_n``). Needs ``seqnet[onnx]``.
+
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array
+    path : str or os.PathLike, optional
+    opset : int, optional
+        14 or newer (default 17).
+    lengths, initial_state : bool
+        Add those inputs.
+    dtype : str, optional
+        The weights' by default; onnxruntime's CPU RNN kernels have float32 only.
+
+    Returns
+    -------
+    onnx.ModelProto
     """
     if not isinstance(spec, Spec):
         raise SpecError(f"export_onnx needs a seqnet.Spec, got {type(spec).__name__}")
@@ -173,8 +256,21 @@ def export_onnx(
 
 
 def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
-    """Call a framework's own layer (anything `from_framework` reads) the framework's way on NumPy inputs in
-    seqnet's conventions; NumPy (outputs, state) back, the state in seqnet's layout ((L*D, B, H) arrays)."""
+    """A framework's own layer called the framework's way on NumPy inputs, in seqnet's conventions.
+
+    Parameters
+    ----------
+    obj : object
+        Anything `from_framework` reads (a linen module as the pair (module, variables)).
+    x, state, lengths : numpy arrays
+        As for a seqnet model call.
+
+    Returns
+    -------
+    outputs : numpy.ndarray
+    state : numpy.ndarray or pair of numpy.ndarray
+        In seqnet's layout, (L*D, B, H) arrays.
+    """
     if getattr(obj, "seqnet_backend", None) is not None:
         from seqnet.build import predict
 

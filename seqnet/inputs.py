@@ -101,6 +101,7 @@ def check_call(
 
 def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
     rows = spec.num_layers * spec.num_directions
+    parts: tuple[tuple[str, Any, int], ...]
     if spec.cell == "lstm":
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise InputError(f"an LSTM state must be the pair (h, c), got {type(state).__name__}")

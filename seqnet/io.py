@@ -35,7 +35,17 @@ SPEC_KEY = "seqnet.spec"
 
 
 def save(path: str | os.PathLike, spec: Spec, weights: Mapping[str, Any]) -> None:
-    """Write `spec` and `weights` (checked against the spec first) to `path` atomically."""
+    """Write `spec` and `weights` to one safetensors file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; written beside it first, flushed to disk, then renamed over it.
+    spec : Spec
+        Stored as JSON in the header's metadata ("seqnet.spec").
+    weights : mapping of str to array
+        Checked against the spec before anything is written.
+    """
     from safetensors.numpy import save as serialize
 
     if not isinstance(spec, Spec):
@@ -84,7 +94,22 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
 
 
 def load(path: str | os.PathLike) -> tuple[Spec, Weights]:
-    """Read a file written by `save`: (spec, weights), or one FileFormatError saying what is wrong."""
+    """Read a file `save` wrote.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    spec : Spec
+    weights : Weights
+
+    Raises
+    ------
+    FileFormatError
+        The file is not exactly what its header says, holds no Spec, or its weights do not fit its Spec.
+    """
     arrays, metadata = read_safetensors(path)
     where = repr(os.fspath(path))
     if SPEC_KEY not in metadata:

@@ -96,7 +96,17 @@ def inputs(case: Case, dtype: str = "float32", seed: int = 0) -> tuple[np.ndarra
 
 
 def scaled_diff(a: Any, b: Any) -> float:
-    """max |a - b| / max(1, max |b|): an absolute difference for values of order one, relative above."""
+    """max|a - b| / max(1, max|b|): an absolute difference for values of order one, a relative one above.
+
+    Parameters
+    ----------
+    a, b : array-like
+        Of the same shape.
+
+    Returns
+    -------
+    float
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
@@ -112,7 +122,26 @@ def compare(
     lengths: np.ndarray | None = None,
     dtype: str = "float32",
 ) -> dict[str, dict[str, float]]:
-    """Largest scaled differences of each backend's outputs and final state against `backends[0]`."""
+    """The largest scaled differences of each backend's outputs and final state against `backends[0]`.
+
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array, optional
+        Default: `init_weights(spec)`.
+    backends : sequence of str
+        The first is the reference.
+    x : numpy.ndarray, optional
+        Default: a random batch of 3 sequences of 5 steps.
+    state, lengths : optional
+        As for a model call.
+    dtype : str
+
+    Returns
+    -------
+    dict of str to dict of str to float
+        backend -> {"outputs": ..., "state": ...}, each max|a - b| / max(1, max|b|).
+    """
     weights = init_weights(spec, dtype=dtype) if weights is None else as_weights(spec, weights, dtype)
     if x is None:
         shape = (BATCH, STEPS, spec.input_size) if spec.batch_first else (STEPS, BATCH, spec.input_size)

@@ -84,9 +84,25 @@ class _Plugin:
 
 @dataclass(frozen=True)
 class Backend(_Plugin):
-    """A backend: `name`, the implementation module, what it needs, how to install it, and the dtypes its
-    models compute in (canonical weights are float32 or float64; a wider list such as torch's float16 and
-    bfloat16 means the backend casts them)."""
+    """A backend's record: what `seqnet.build` needs to find it, without importing it.
+
+    Parameters
+    ----------
+    name : str
+        The name `build(spec, name)` takes.
+    module : str
+        The dotted name of the implementation module (build, weights_of, to_numpy, from_numpy, and optionally
+        value_and_grad and no_grad).
+    requires : tuple of str
+        Modules that must be importable (found with importlib.util.find_spec; nothing is imported).
+    install : str
+        What to pip install when they are missing.
+    distributions : tuple of str
+        Distributions whose versions `seqnet info` shows.
+    dtypes : tuple of str
+        The dtypes its models compute in (canonical weights are float32 or float64; a wider list such as torch's
+        float16 and bfloat16 means the backend casts them).
+    """
 
     dtypes: tuple[str, ...] = ("float32", "float64")
 
@@ -95,11 +111,18 @@ class Backend(_Plugin):
 
 @dataclass(frozen=True)
 class Converter(_Plugin):
-    """A converter between seqnet and one framework's own layers, checkpoints or files.
+    """A converter's record: between seqnet and one framework's own layers, checkpoints or files.
 
-    `roots` are the top-level packages whose objects it reads ("torch" for torch.nn.LSTM): an object given to
-    `seqnet.from_framework` goes to the converter owning a root of one of its classes. `requires` may be
-    empty where part of the converter works without its framework (a state dict of NumPy arrays).
+    Parameters
+    ----------
+    name, module, requires, install, distributions
+        As for `Backend`; `requires` may be empty where part of the converter works without its framework (a
+        state dict of NumPy arrays).
+    roots : tuple of str
+        The top-level packages whose objects it reads ("torch" for ``torch.nn.LSTM``): an object given to
+        `seqnet.from_framework` goes to the converter owning a root of one of its classes.
+    suffixes : tuple of str
+        The file suffixes it reads and writes (".pt", ".onnx").
     """
 
     roots: tuple[str, ...] = ()
@@ -166,12 +189,34 @@ _converters = _Registry(CONVERTER_GROUP, Converter)
 
 
 def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
-    """Add `backend` to the registry (an error if the name is taken, unless `replace`)."""
+    """Add `backend` to the registry at run time (the entry-point group "seqnet.backends" is the other way).
+
+    Parameters
+    ----------
+    backend : Backend
+    replace : bool
+        Replace a backend of the same name (else that is an error).
+
+    Returns
+    -------
+    Backend
+    """
     return _backends.add(backend, replace)
 
 
 def register_converter(converter: Converter, *, replace: bool = False) -> Converter:
-    """Add `converter` to the registry (an error if the name is taken, unless `replace`)."""
+    """Add `converter` to the registry at run time (the entry-point group "seqnet.converters" is the other way).
+
+    Parameters
+    ----------
+    converter : Converter
+    replace : bool
+        Replace a converter of the same name (else that is an error).
+
+    Returns
+    -------
+    Converter
+    """
     return _converters.add(converter, replace)
 
 
@@ -186,7 +231,13 @@ def converters() -> dict[str, Converter]:
 
 
 def backends() -> list[str]:
-    """The names of the backends usable here (their frameworks are installed), NumPy first."""
+    """The backends usable here.
+
+    Returns
+    -------
+    list of str
+        The names of the registered backends whose frameworks are installed, NumPy first.
+    """
     return [name for name, backend in registered().items() if backend.available()]
 
 

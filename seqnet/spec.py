@@ -28,13 +28,47 @@ def _is_int(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Spec:
-    """A recurrent model: cell, sizes, stacking, direction and an optional linear head.
+    """A recurrent model: cell, sizes, stacking, direction and an optional linear head; immutable, hashable,
+    validated when constructed.
 
-    Shapes (B batch, T steps, D = 2 if bidirectional else 1, H_out = proj_size or hidden_size):
-      input x: (B, T, input_size), or (T, B, input_size) when batch_first=False
-      recurrent outputs: (B, T, D * H_out)
-      state h: (num_layers * D, B, H_out); LSTM state is the pair (h, c), c: (num_layers * D, B, hidden_size)
-      head outputs: (B, T, output_size) for output_mode="sequence", (B, output_size) for "last"
+    Parameters
+    ----------
+    cell : str
+        "rnn", "lstm" or "gru".
+    input_size, hidden_size : int
+        I and H.
+    num_layers : int
+        Stacked layers; layer k > 0 reads layer k-1's outputs.
+    bidirectional : bool
+        A reverse direction beside the forward one in every layer.
+    bias : bool
+        The bias_ih and bias_hh vectors.
+    batch_first : bool
+        x as (B, T, I); False: (T, B, I).
+    dropout : float
+        In [0, 1), between stacked layers, in training only.
+    activation : str
+        The RNN's nonlinearity: "tanh", "relu" or "sigmoid".
+    proj_size : int
+        An LSTM's projection of h to P < H units (0: none).
+    gru_variant : str
+        "reset_after" (cuDNN, PyTorch) or "reset_before" (Cho et al. 2014).
+    output_size : int, optional
+        A linear head on the outputs.
+    output_mode : str
+        "sequence" (the head on every step) or "last" (on the final states of the top layer's directions).
+
+    Raises
+    ------
+    SpecError
+        Naming the field, the value and what is allowed.
+
+    Notes
+    -----
+    Shapes, with B batch, T steps, D = 2 if bidirectional else 1, H_out = proj_size or hidden_size: x is
+    (B, T, input_size), or (T, B, input_size) when batch_first=False; outputs (B, T, D*H_out); the state h
+    (num_layers*D, B, H_out), for an LSTM the pair (h, c) with c (num_layers*D, B, hidden_size); a head's
+    outputs (B, T, output_size) for output_mode="sequence", (B, output_size) for "last".
     """
 
     cell: str
@@ -76,23 +110,43 @@ class Spec:
         return self.output_size if self.output_size is not None else self.num_directions * self.hidden_out
 
     def layer_input_size(self, layer: int) -> int:
-        """The input size of stacked layer `layer` (0-based)."""
+        """The input size of stacked layer `layer` (0-based): input_size, then D*H_out."""
         return self.input_size if layer == 0 else self.num_directions * self.hidden_out
 
     def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The shape of the model's outputs for an input of shape `x_shape`."""
+        """The shape of the model's outputs for an input of shape `x_shape` (in the spec's layout)."""
         if self.output_mode == "last":
             return (x_shape[0] if self.batch_first else x_shape[1], self.features_out)
         return tuple(x_shape[:2]) + (self.features_out,)
 
     # -- serialisation ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Every field as plain JSON-compatible values."""
+        """Every field as plain JSON-compatible values.
+
+        Returns
+        -------
+        dict of str to value
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Spec:
-        """The Spec `to_dict()` describes; unknown keys are an error, missing optional keys take defaults."""
+        """The Spec `to_dict` describes.
+
+        Parameters
+        ----------
+        data : dict
+            Field to value; missing optional fields take their defaults.
+
+        Returns
+        -------
+        Spec
+
+        Raises
+        ------
+        SpecError
+            Not a dict, an unknown key, a required field missing, a value not allowed.
+        """
         if not isinstance(data, dict):
             raise SpecError(f"Spec.from_dict needs a dict, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
@@ -105,10 +159,12 @@ class Spec:
         return cls(**data)
 
     def to_json(self) -> str:
+        """The Spec as a JSON object, keys sorted."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Spec:
+        """The Spec `to_json` wrote (SpecError for invalid JSON or values)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

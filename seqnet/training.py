@@ -41,13 +41,43 @@ def value_and_grad(
     training: bool = False,
     dropout_seed: int = 0,
 ) -> tuple[float, Weights, np.ndarray]:
-    """(loss, dloss/dweights as canonical Weights, dloss/dx) computed by `backend`'s autograd.
+    """The loss and its gradients, computed by `backend`'s autograd (NumPy: the hand-written BPTT).
 
-    x, target, state and lengths are NumPy arrays (or array-likes); dtype defaults to the weights'. The
-    losses are defined in seqnet.losses ("mse": mean over valid steps and features; "cross_entropy": class
-    logits from a head and integer targets). Everything is checked here before any framework sees it.
-    `training=True` turns dropout on: NumPy and JAX draw masks from `dropout_seed`, torch and Paddle
-    from their own global generators (masks differ between frameworks).
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array
+        Canonical weights.
+    x : numpy.ndarray
+        (B, T, input_size), or (T, B, input_size) with ``batch_first=False``.
+    target : numpy.ndarray
+        "mse": the outputs' shape; "cross_entropy": integer class ids in 0..output_size-1, (B, T) (or (T, B))
+        for sequence outputs, (B,) for ``output_mode="last"``.
+    loss : str
+        "mse" (the mean over valid steps and features) or "cross_entropy" (class logits from a head); both
+        defined in `seqnet.losses`.
+    backend : str
+        A backend that computes gradients (numpy, torch, paddle, jax).
+    state, lengths : optional
+        As for a model call, as NumPy arrays.
+    dtype : str, optional
+        Default: the weights'.
+    training : bool
+        Dropout on: NumPy and JAX draw masks from `dropout_seed`, torch and Paddle from their own generators.
+    dropout_seed : int
+
+    Returns
+    -------
+    loss : float
+    gradients : Weights
+        dL/d(every weight), canonical names and shapes.
+    dx : numpy.ndarray
+        dL/dx, x's shape.
+
+    Raises
+    ------
+    InputError, WeightsError, BackendError
+        Checked before any framework sees the data; BackendError for an inference-only backend.
     """
     weights = as_weights(spec, weights)
     dtype = check_dtype(dtype if dtype is not None else weights.dtype)
@@ -76,7 +106,20 @@ def value_and_grad(
 
 # -- optimizers: plain NumPy, shared by every backend ------------------------------------------------------
 def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> tuple[dict[str, np.ndarray], float]:
-    """Gradients scaled by min(1, max_norm / ||g||) (||g|| over every array); returns (grads, ||g||)."""
+    """Gradients scaled by min(1, max_norm / ||g||), ||g|| over every array.
+
+    Parameters
+    ----------
+    grads : mapping of str to numpy.ndarray
+    max_norm : float
+
+    Returns
+    -------
+    grads : dict of str to numpy.ndarray
+        The scaled gradients.
+    norm : float
+        ||g|| before scaling.
+    """
     norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
     scale = min(1.0, max_norm / (norm + 1e-12))
     return {k: g * np.asarray(scale, g.dtype) for k, g in grads.items()}, norm
@@ -134,7 +177,19 @@ def make_optimizer(name: str, lr: float) -> Adam | SGD:
 # -- fit ----------------------------------------------------------------------------------------------------
 @dataclass
 class History:
-    """Per-step losses and gradient norms (before clipping), and each epoch's mean loss."""
+    """What `fit` recorded.
+
+    Attributes
+    ----------
+    loss : list of float
+        Each step's loss.
+    grad_norm : list of float
+        Each step's global gradient norm, before clipping.
+    epoch_loss : list of float
+        Each epoch's mean loss.
+    seconds : float
+        Wall time of the whole fit.
+    """
 
     loss: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
@@ -163,20 +218,60 @@ def fit(
     dtype: str | None = None,
     progress: bool | None = None,
 ) -> tuple[Weights, History]:
-    """Train `weights` on (x, y); returns (trained Weights, History).
+    """Train `weights` on (x, y) with mini-batches, the optimizer in NumPy: the same arithmetic for every backend.
 
-    Each epoch shuffles the sequences with a NumPy generator seeded by `seed` and walks them in
-    mini-batches; each step takes the backend's gradients, clips their global norm to `clip_norm` if
-    given, and applies the optimizer in NumPy. `progress` (default: only when stderr is a terminal) shows a
-    one-line progress display.
+    Each epoch shuffles the sequences with a NumPy generator seeded by `seed`; each step takes the backend's
+    gradients, clips their global norm to `clip_norm` if given, and applies Adam or SGD with momentum.
+
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array
+        The starting weights (canonical).
+    x : numpy.ndarray
+        (N, T, input_size), or (T, N, input_size) with ``batch_first=False``.
+    y : numpy.ndarray
+        Targets for `loss`, N sequences along x's batch axis (for sequence outputs) or axis 0 ("last").
+    backend : str
+        Where the gradients are computed.
+    optimizer : str
+        "adam" or "sgd" (with momentum 0.9).
+    lr : float
+        A positive finite learning rate.
+    epochs, batch_size : int
+        Positive integers.
+    clip_norm : float, optional
+        Clip the global gradient norm to this.
+    seed : int
+        Shuffling and dropout seed.
+    loss : str
+        "mse" or "cross_entropy".
+    lengths : integer numpy.ndarray (N,), optional
+    dtype : str, optional
+        Default: the weights'.
+    progress : bool, optional
+        A one-line progress display; default: only when stderr is a terminal.
+
+    Returns
+    -------
+    weights : Weights
+        The trained weights.
+    history : History
+
+    Raises
+    ------
+    InputError
+        Arguments that do not fit (checked before the first step).
+    TrainingError
+        The loss or gradients became non-finite; its ``history`` and ``weights`` hold what came before.
     """
     weights = as_weights(spec, weights)
     dtype = check_dtype(dtype if dtype is not None else weights.dtype)
     x, y = np.asarray(x), np.asarray(y)
     lengths = None if lengths is None else np.asarray(lengths)
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise InputError(f"{name}={value!r} is not allowed: {'a positive' if low else 'a non-negative'} integer")
+    for name, number, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
+        if not isinstance(number, int) or isinstance(number, bool) or number < low:
+            raise InputError(f"{name}={number!r} is not allowed: {'a positive' if low else 'a non-negative'} integer")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
         raise InputError(f"lr={lr!r} is not allowed: a positive finite number")
     if clip_norm is not None and (
@@ -220,13 +315,13 @@ def fit(
                 spec, current, _take(x, idx, batch_axis), _take(y, idx, y_axis), loss, backend,
                 lengths=_take(lengths, idx, 0), dtype=dtype, training=True, dropout_seed=seed + len(history.loss),
             )  # fmt: skip
-            grads = dict(grads)
-            norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+            step_grads: dict[str, np.ndarray] = dict(grads)
+            norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in step_grads.values())))
             if clip_norm is not None:
-                grads, norm = clip_by_global_norm(grads, clip_norm)
+                step_grads, norm = clip_by_global_norm(step_grads, clip_norm)
             step = len(history.loss) + 1
             _finite_or_stop(value, norm, epoch, step, backend, lr, history, current)
-            updated = opt.update(current, grads)
+            updated = opt.update(current, step_grads)
             if not all(np.isfinite(w).all() for w in updated.values()):
                 _finite_or_stop(
                     float("nan"), norm, epoch, step, backend, lr, history, current, "the weights after the update"
@@ -271,10 +366,26 @@ def _finite_or_stop(
 def gradient_flow(
     spec: Spec, weights: Mapping[str, Any] | None = None, x: Any = None, steps: int = 50, seed: int = 0
 ) -> np.ndarray:
-    """||dL/dh_t|| for t = 0..T-1, for a loss on the last step only (L = sum of the last output squared / 2).
+    """||dL/dh_t|| for t = 0..T-1, for a loss on the last step only (L = the last output squared, halved).
 
-    Computed by the NumPy backend's BPTT for the first layer's forward direction, the batch's mean of
-    per-sequence norms. Falling towards t = 0 is the vanishing gradient; growing, the exploding one.
+    Computed by the NumPy backend's BPTT for the first layer's forward direction, in float64: falling towards
+    t = 0 is the vanishing gradient; growing, the exploding one.
+
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array, optional
+        Default: `init_weights(spec, seed)`.
+    x : numpy.ndarray, optional
+        Default: 8 random sequences of `steps` steps.
+    steps : int
+        T when x is drawn here.
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray
+        (T,): the batch's mean of per-sequence norms at each step.
     """
     from seqnet_backends.numpy.model import NumpyRNN
 

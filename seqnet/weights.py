@@ -57,7 +57,20 @@ def require_spec(spec: Any, where: str) -> None:
 
 
 def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every canonical weight of `spec`, in PyTorch's state_dict order."""
+    """The name and shape of every canonical weight of `spec`.
+
+    Parameters
+    ----------
+    spec : Spec
+        The model.
+
+    Returns
+    -------
+    dict of str to tuple of int
+        Name to shape, in PyTorch's state_dict order: ``weight_ih_l{k}{s}`` (G*H, I_k), ``weight_hh_l{k}{s}``
+        (G*H, H_out), ``bias_ih_l{k}{s}`` and ``bias_hh_l{k}{s}`` (G*H,), ``weight_hr_l{k}{s}`` (P, H),
+        ``head.weight`` (output_size, D*H_out) and ``head.bias`` (output_size,), where they exist.
+    """
     require_spec(spec, "layout")
     gh, hidden, out = spec.gates * spec.hidden_size, spec.hidden_size, spec.hidden_out
     shapes: dict[str, tuple[int, ...]] = {}
@@ -76,11 +89,16 @@ def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
 
 
 class Weights(Mapping[str, np.ndarray]):
-    """A read-only mapping of canonical name -> NumPy array, in canonical order.
+    """A read-only mapping of canonical name to NumPy array, in canonical order (see `layout`).
 
-    Build one with `init_weights`, `as_weights` or `seqnet.weights_of(model)`; `dict(weights)` gives a plain
-    dict. Writable arrays are copied and every stored array is read-only, so neither the caller nor a model
-    built from the weights can change them behind the other's back.
+    Made by `init_weights`, `as_weights` or `seqnet.weights_of`; ``dict(weights)`` gives a plain dict.
+    Writable arrays are copied and every stored array is read-only, so neither the caller nor a model built
+    from the weights can change them behind the other's back.
+
+    Parameters
+    ----------
+    arrays : mapping of str to array
+        The arrays, already in canonical names and order (`as_weights` checks and orders a mapping).
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray]):
@@ -111,6 +129,7 @@ class Weights(Mapping[str, np.ndarray]):
         return next(iter(self._arrays.values())).dtype
 
     def astype(self, dtype: Any) -> Weights:
+        """The same weights cast to `dtype` ("float32" or "float64")."""
         return Weights({k: v.astype(check_dtype(dtype)) for k, v in self._arrays.items()})
 
     def map(self, fn: Any) -> Weights:
@@ -119,12 +138,27 @@ class Weights(Mapping[str, np.ndarray]):
 
 
 def as_weights(spec: Spec, arrays: Mapping[str, Any], dtype: Any = None, finite: bool = True) -> Weights:
-    """`arrays` checked against `spec` and put in canonical order (cast to `dtype` if given); with `finite`
-    (the default, for weights given to seqnet) every value must be finite.
+    """`arrays` checked against `spec` and put in canonical order.
 
-    Any mapping of name -> array-like works (a dict of NumPy arrays, what `seqnet.load` or safetensors
-    returned, a framework's state_dict converted to NumPy). Raises one WeightsError that lists every
-    missing, unexpected and mis-shaped entry.
+    Parameters
+    ----------
+    spec : Spec
+        The model the weights are for.
+    arrays : mapping of str to array-like
+        A dict of NumPy arrays, what `seqnet.load` or safetensors returned, a state_dict converted to NumPy.
+    dtype : str, optional
+        Cast to "float32" or "float64".
+    finite : bool
+        Refuse NaN and infinite values (the default, for weights given to seqnet; gradients are not checked).
+
+    Returns
+    -------
+    Weights
+
+    Raises
+    ------
+    WeightsError
+        One error listing every missing, unexpected, mis-shaped, non-float and non-finite entry.
     """
     require_spec(spec, "as_weights")
     if not isinstance(arrays, Mapping):
@@ -160,10 +194,24 @@ def as_weights(spec: Spec, arrays: Mapping[str, Any], dtype: Any = None, finite:
 def init_weights(spec: Spec, seed: int = 0, dtype: Any = "float32") -> Weights:
     """PyTorch's default initialisation, reproducible on every machine and for every backend.
 
-    Every recurrent weight and bias is uniform in [-1/sqrt(H), 1/sqrt(H)] (as torch.nn.LSTM); the head is
-    uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] (as torch.nn.Linear). Each array is drawn in float64 from
-    its own PCG64 stream keyed by (seed, name), then cast: adding a head or a layer leaves the other
-    arrays unchanged.
+    Every recurrent weight and bias is uniform in [-1/sqrt(H), 1/sqrt(H)] (as ``torch.nn.LSTM``); the head is
+    uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] (as ``torch.nn.Linear``). Each array is drawn in float64 from
+    its own PCG64 stream keyed by (seed, name), then cast: adding a head or a layer leaves the other arrays
+    unchanged.
+
+    Parameters
+    ----------
+    spec : Spec
+        The model.
+    seed : int
+        A non-negative integer.
+    dtype : str
+        "float32" or "float64".
+
+    Returns
+    -------
+    Weights
+        Shapes as `layout` gives them.
     """
     require_spec(spec, "init_weights")
     dtype = check_dtype(dtype)

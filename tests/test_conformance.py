@@ -2,7 +2,7 @@
 collected here from its one definition; and its one-command entry, which must fail a wrong backend.
 
 SEQNET_EXAMPLES sets the Hypothesis examples of the property run per backend (default 100; the long run is
-SEQNET_EXAMPLES=1000 python -m pytest tests/test_conformance.py -k property, README "Reliability").
+SEQNET_EXAMPLES=1000 python -m pytest -n 2 tests/test_conformance.py -k property, docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -240,7 +240,9 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     if not linen_api and params is not None:
         raise ConversionError("params= is for flax.linen modules; an NNX module holds its own weights")
     trees = _linen_trees(obj, layers, params) if linen_api else [None] * len(layers)
-    recurrent, rates, settings = [], [], []
+    recurrent: list[tuple[Any, list[Any], Any]] = []
+    rates: list[float] = []
+    settings: list[tuple[tuple[str, str], bool, bool]] = []
     for position, (layer, tree) in enumerate(zip(layers, trees)):
         where = f"flax layer {position} ({type(layer).__name__})"
         if isinstance(layer, (nnx.Dropout, linen.Dropout)):

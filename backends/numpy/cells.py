@@ -40,7 +40,13 @@ class Params:
     w_hr: np.ndarray | None = None
 
     def zeros_like(self) -> Params:
-        return Params(*(None if a is None else np.zeros_like(a) for a in self.astuple()))
+        """A record of zeros of the same shapes (the gradients' start)."""
+
+        def zeros(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.zeros_like(a)
+
+        return Params(np.zeros_like(self.w_ih), np.zeros_like(self.w_hh), zeros(self.b_ih), zeros(self.b_hh),
+                      zeros(self.w_hr))  # fmt: skip
 
     def astuple(self) -> tuple[np.ndarray | None, ...]:
         return (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.w_hr)

@@ -133,8 +133,8 @@ def run_direction(
     work = d.buffers(batch, dtype)
     h = h0.T.copy()  # copies: the kernels write into the state (ascontiguousarray would alias a (B, 1) or (1, H)
     c = None if c0 is None else c0.T.copy()  # state of the caller's, and change it)
-    spare = None if mask is None else np.empty_like(h)  # masked steps: the new state in its own buffer
-    c_prev = None if (mask is None or c is None) else np.empty_like(c)
+    spare = np.empty_like(h)  # masked steps: the new state in a buffer of its own
+    c_prev = None if c is None else np.empty_like(c)
     starts = range(0, steps, chunk)
     with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: 1 / (1 + inf) = 0, right
         for start in reversed(starts) if reverse else starts:
@@ -149,11 +149,11 @@ def run_direction(
                     np.copyto(ys[t], new.T)
                     continue
                 valid = mask[t].T  # (1, B)
-                if c is not None:
+                if c is not None and c_prev is not None:
                     np.copyto(c_prev, c)
                 d.step(gx_t, h, c, spare, work)
                 np.multiply(spare.T, valid.T, out=ys[t])  # zero past the length
                 np.copyto(h, spare, where=valid)  # the state stays where the step is past the length
-                if c is not None:
+                if c is not None and c_prev is not None:
                     np.copyto(c, c_prev, where=~valid)
     return ys, np.ascontiguousarray(h.T), (None if c is None else np.ascontiguousarray(c.T))

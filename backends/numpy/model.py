@@ -26,7 +26,7 @@ from .fused import FusedDirection
 from .fused import run_direction as run_fused
 
 
-def _keep(mask: np.ndarray | None, new: np.ndarray, old: np.ndarray) -> np.ndarray:
+def _keep(mask: np.ndarray | None, new: np.ndarray, old: np.ndarray | float) -> np.ndarray:
     """new where the step is valid, old past a sequence's length."""
     return new if mask is None else np.where(mask, new, old)
 
@@ -49,13 +49,15 @@ class NumpyRNN:
         self.dtype = check_dtype(dtype)
         self.weights = weights.astype(self.dtype)
         self.cell = make_cell(spec.cell, spec.activation, spec.gru_variant)
+        w = self.weights
         self.params = [
             Params(
-                *(
-                    self.weights.get(f"{name}_l{k}{s}")
-                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-                )
-            )
+                w[f"weight_ih_l{k}{s}"],
+                w[f"weight_hh_l{k}{s}"],
+                w.get(f"bias_ih_l{k}{s}"),
+                w.get(f"bias_hh_l{k}{s}"),
+                w.get(f"weight_hr_l{k}{s}"),
+            )  # fmt: skip
             for k, s in layer_names(spec)
         ]
         self.training = False
@@ -98,7 +100,7 @@ class NumpyRNN:
                 p = self.params[row]
                 c_row = None if c0 is None else c0[row]
                 if self.fused and spec.cell != "rnn" and not keep_cache:  # inference: the fused kernels (fused.py)
-                    steps_cache = None
+                    steps_cache: list | None = None
                     ys, hn[row], c_last = run_fused(
                         self._fused_for(row), layer_in, h0[row], c_row, mask, d == 1, self.input_chunk
                     )

@@ -104,7 +104,9 @@ def export(
     elem = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
     g = _Graph(np_dtype)
     d, rows = spec.num_directions, spec.num_layers * spec.num_directions
-    x_axes = ["batch", "steps", spec.input_size] if spec.batch_first else ["steps", "batch", spec.input_size]
+    x_axes: list[str | int] = (
+        ["batch", "steps", spec.input_size] if spec.batch_first else ["steps", "batch", spec.input_size]
+    )
     inputs = [helper.make_tensor_value_info("x", elem, x_axes)]
     xs = g.op("Transpose", ["x"], perm=[1, 0, 2]) if spec.batch_first else "x"
     seq_lens = ""

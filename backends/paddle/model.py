@@ -39,7 +39,7 @@ import io
 import os
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -66,7 +66,10 @@ def import_paddle():
     return paddle
 
 
-paddle = import_paddle()
+if TYPE_CHECKING:  # the type checker reads the module; at run time it is imported quietly, below
+    import paddle
+else:
+    paddle = import_paddle()
 F = paddle.nn.functional
 _FUSED = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}
 
@@ -94,7 +97,7 @@ def default_dtype(dtype: str):
     is process-wide, so seqnet's builds take turns (threads building float32 and float64 models at once)."""
     with _DEFAULT_DTYPE:
         old = paddle.get_default_dtype()
-        paddle.set_default_dtype(dtype)
+        paddle.set_default_dtype(cast(Any, dtype))
         try:
             yield
         finally:
@@ -270,6 +273,7 @@ class SeqnetPaddle(paddle.nn.Layer):
             with warnings.catch_warnings():  # Paddle's LSTM with proj_size calls a deprecated API of its own
                 warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")
                 seq, final = rnn(x, state, lengths)
+            assert mask is not None  # made from the lengths
             seq = seq * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)  # Paddle leaves them non-zero
         elif fused and not static and not rnn._forward_pre_hooks and not rnn._forward_post_hooks:
             seq, final = rnn.forward(x, state, lengths)  # what Layer.__call__ does without hooks, minus its checks
@@ -470,4 +474,5 @@ def _value_and_grad(spec, weights, x, target, loss, state, lengths, dtype, train
     for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
         g = walk(model, name).grad.numpy()
         grads[canonical] = np.ascontiguousarray(g.T if transposed else g)
+    assert xt.grad is not None
     return float(value), Weights({n: grads[n] for n in layout(spec)}), xt.grad.numpy().copy()

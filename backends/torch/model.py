@@ -17,7 +17,7 @@ torch 2.13 runs both on the CPU too, tested). The canonical weights go in and co
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -132,10 +132,11 @@ class SeqnetTorch(nn.Module):
     def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
         spec = self.spec
         modules = self._modules  # read directly: nn.Module.__getattr__ is a slow path on every call
-        rnn, head = modules["rnn"], modules.get("head")
-        param = rnn._parameters["weight_hh_l0"]  # its dtype and device are the model's, after any .to()
+        rnn, head = cast(nn.Module, modules["rnn"]), modules.get("head")
+        param = cast(torch.Tensor, rnn._parameters["weight_hh_l0"])  # the model's dtype and device, after any .to()
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # export, trace, compile: no values
-        lengths = _lengths_tensor(lengths, traced)
+        if lengths is not None:
+            lengths = _lengths_tensor(lengths, traced)
         # Every check depends on the types, shapes, dtypes and devices of x and state alone when there are no
         # lengths: a call like the last accepted one (a stream of one-step calls) needs no new verdict.
         signature = None if (traced or lengths is not None) else _signature(param, x, state)
@@ -215,13 +216,23 @@ def _lengths_tensor(lengths: Any, traced: bool = False) -> torch.Tensor | None:
     return torch.as_tensor(array, dtype=torch.int64)
 
 
-def _signature(param: torch.Tensor, x: Any, state: Any) -> tuple:
-    """What a call's checks depend on (without lengths): types, shapes, dtypes and devices."""
-    parts = (x, *(state if isinstance(state, (tuple, list)) else (state,)))
-    described = tuple(
-        (type(p), p.shape, p.dtype, p.get_device()) if isinstance(p, torch.Tensor) else (type(p), id(p)) for p in parts
-    )
-    return (param.dtype, param.get_device(), type(state), described)
+def _signature(param: torch.Tensor, x: Any, state: Any) -> tuple | None:
+    """What a call's checks depend on (without lengths): the shapes, dtypes and devices of x and state; None
+    (check in full) for anything but tensors."""
+    tensor = torch.Tensor
+    if not isinstance(x, tensor):
+        return None
+    model = (x.shape, x.dtype, x.get_device(), param.dtype, param.get_device())
+    if state is None:
+        return model
+    if type(state) is tuple and len(state) == 2:
+        h, c = state
+        if isinstance(h, tensor) and isinstance(c, tensor):
+            return (*model, h.shape, h.dtype, h.get_device(), c.shape, c.dtype, c.get_device())
+        return None
+    if isinstance(state, tensor):
+        return (*model, state.shape, state.dtype, state.get_device())
+    return None
 
 
 def _require_tensors(x: Any, state: Any, lengths: Any) -> None:
@@ -312,4 +323,5 @@ def value_and_grad(
     value = loss_fn(loss, outputs, torch.from_numpy(np.asarray(target)), w)
     value.backward()
     grads = {name.removeprefix("rnn."): p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
+    assert xt.grad is not None
     return float(value.detach()), Weights({name: grads[name] for name in layout(spec)}), xt.grad.numpy().copy()

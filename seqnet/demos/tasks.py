@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from seqnet.build import build, predict
 from seqnet.demos import data, plotting
 from seqnet.errors import TrainingError
 from seqnet.spec import Spec
-from seqnet.training import fit
+from seqnet.training import History, fit
 from seqnet.weights import init_weights
 
 
@@ -53,11 +54,11 @@ def sine(backend: str = "numpy", out: str | Path = ".", seed: int = 0, epochs: i
     true = np.sin(0.2 * np.arange(160))[None, :, None].astype(np.float32)
     warm = 20
     outputs, state = predict(model, true[:, :warm])
-    current, rollout = outputs[:, -1:], []
+    current, steps = outputs[:, -1:], []
     for _ in range(true.shape[1] - warm):
-        rollout.append(current[0, 0, 0])
+        steps.append(current[0, 0, 0])
         current, state = predict(model, current, state)
-    rollout = np.array(rollout)
+    rollout = np.array(steps)
     rmse = float(np.sqrt(np.mean((rollout - true[0, warm:, 0]) ** 2)))
     plt = plotting.pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -188,7 +189,7 @@ def gradients(backend: str = "numpy", out: str | Path = ".", seed: int = 0, epoc
                               seqs[:, 1:], backend=backend, optimizer="sgd", lr=0.05, epochs=epochs, batch_size=16,
                               clip_norm=clip, seed=seed)  # fmt: skip
             except TrainingError as diverged:  # fit stops at the first non-finite step; draw it as one more
-                hist = diverged.history
+                hist = cast(History, diverged.history)
                 hist.loss.append(float("nan"))
         curves[clip] = hist
     plt = plotting.pyplot()

@@ -35,9 +35,24 @@ def __getattr__(name: str) -> Any:
 def check_backend(
     name: str, examples: int = 25, options: dict[str, Any] | None = None, pytest_args: Sequence[str] = ()
 ) -> int:
-    """Run the conformance suite on backend `name` in this process; pytest's exit code (0: it conforms).
+    """Run the conformance suite on backend `name` in this process.
 
-    `options` are build options (e.g. {"fused": False}); `pytest_args` more pytest arguments ("-x", "-q")."""
+    Parameters
+    ----------
+    name : str
+        A registered backend.
+    examples : int
+        Hypothesis examples of the property run.
+    options : dict, optional
+        Build options, e.g. ``{"fused": False}``.
+    pytest_args : sequence of str
+        More pytest arguments ("-x", "-q").
+
+    Returns
+    -------
+    int
+        pytest's exit code: 0 when the backend conforms.
+    """
     import json
 
     import pytest

@@ -73,16 +73,38 @@ def assert_same_function(
     gradients: bool = False,
     tolerance: float | None = None,
 ) -> dict[str, float]:
-    """Assert that `a` and `b` compute the same function: outputs and final states (and with `gradients`,
-    the loss's gradients for every weight and for x) on the same inputs, within `seqnet.parity.TOLERANCE` for
-    their dtype (float32 1e-5, float64 1e-10, as scaled differences) unless `tolerance` is given.
+    """Assert that `a` and `b` compute the same function on the same inputs.
 
-    `a`, `b`: models `seqnet.build` made, or anything `seqnet.from_framework` reads (a torch `nn.LSTM`, a Keras
-    model, a flax module, an ONNX model, ...), called the framework's own way. `inputs`: calls to compare on
-    (`seqnet.testing.Call`s, e.g. drawn with `calls(spec)`, or (x, state, lengths) tuples); by default
-    `examples` generated ones, with and without lengths and initial state. Gradients need models of backends
-    that compute them. Raises ParityError naming the Spec, the input and the largest difference; returns the
-    largest differences found.
+    Outputs and final states (and with `gradients` the loss's gradients for every weight and for x) are
+    compared as scaled differences within `seqnet.parity.TOLERANCE` for their dtype (float32 1e-5, float64
+    1e-10; gradients ten times that), unless `tolerance` is given.
+
+    Parameters
+    ----------
+    a, b : object
+        Models `seqnet.build` made, or anything `seqnet.from_framework` reads (a torch ``nn.LSTM``, a Keras
+        model, a flax module, an ONNX model), called the framework's own way.
+    inputs : iterable, optional
+        `Call` objects (e.g. drawn with `calls`) or (x, state, lengths) tuples; by default `examples`
+        generated calls, with and without lengths and an initial state.
+    examples : int
+        How many calls to generate.
+    seed : int
+        Seed of the generated calls.
+    gradients : bool
+        Also compare gradients (models of backends that compute them).
+    tolerance : float, optional
+        Replaces the dtype's tolerance.
+
+    Returns
+    -------
+    dict of str to float
+        The largest differences found: "outputs", "state" (and "gradients").
+
+    Raises
+    ------
+    ParityError
+        Naming the Spec, the input and the largest difference with its index and both values.
     """
     from seqnet.convert import run
 

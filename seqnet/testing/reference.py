@@ -32,7 +32,10 @@ class _NumpyOps:
     where = staticmethod(np.where)
     stack = staticmethod(np.stack)
     concat = staticmethod(lambda xs: np.concatenate(xs, axis=-1))
-    unstack = staticmethod(list)
+
+    @staticmethod
+    def unstack(x: np.ndarray) -> list[np.ndarray]:
+        return list(x)
 
 
 def generic_numpy(spec: Spec, weights: Weights, x: np.ndarray, state: Any = None, lengths: Any = None):

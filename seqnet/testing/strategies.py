@@ -49,9 +49,21 @@ def specs(
     max_output: int = 4,
     **fixed: Any,
 ) -> Spec:
-    """Valid Specs. Keyword arguments fix a field to a value or to a strategy of values (`cell="gru"`,
-    `bidirectional=st.just(True)`); the rest are drawn within the `max_*` sizes. Fields that apply to one
-    cell only (activation, proj_size, gru_variant) are drawn where they apply."""
+    """A Hypothesis strategy of valid Specs, shrinking toward the plainest one.
+
+    Parameters
+    ----------
+    max_input, max_hidden, max_layers, max_output : int
+        The largest sizes drawn.
+    **fixed
+        A Spec field fixed to a value or to a strategy of values (``cell="gru"``,
+        ``bidirectional=st.just(True)``); fields that apply to one cell only (activation, proj_size,
+        gru_variant) are drawn where they apply.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Spec
+    """
     unknown = sorted(set(fixed) - _FIELDS)
     if unknown:
         raise SpecError(f"specs() has no Spec field(s) {unknown}; fields: {sorted(_FIELDS)}")
@@ -78,8 +90,21 @@ def specs(
 
 @st.composite
 def weights(draw: Any, spec: Spec, dtype: str = "float32", scales: tuple[float, ...] = (1.0, 0.5, 2.0)) -> Weights:
-    """Canonical weights for `spec`: PyTorch's initialisation from a drawn seed, times a drawn scale (larger
-    scales reach the saturating parts of the nonlinearities)."""
+    """A Hypothesis strategy of canonical weights for `spec`: PyTorch's initialisation from a drawn seed, times a
+    drawn scale (larger scales reach the saturating parts of the nonlinearities).
+
+    Parameters
+    ----------
+    spec : Spec
+    dtype : str
+        "float32" or "float64".
+    scales : tuple of float
+        The scales drawn from (the first is where it shrinks to).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Weights
+    """
     seed = draw(st.integers(0, 2**31 - 1))
     scale = draw(st.sampled_from(scales))
     base = init_weights(spec, seed=seed, dtype=dtype)
@@ -88,7 +113,18 @@ def weights(draw: Any, spec: Spec, dtype: str = "float32", scales: tuple[float, 
 
 @dataclass(frozen=True)
 class Call:
-    """One model call: x, state (or None), lengths (or None), the dtype, and the seed the arrays came from."""
+    """One model call, as `calls` draws it.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        (B, T, input_size), or (T, B, input_size) with ``batch_first=False``.
+    state : numpy.ndarray, pair of numpy.ndarray, or None
+    lengths : integer numpy.ndarray (B,) or None
+    dtype : str
+    seed : int
+        The seed the arrays came from (-1 for calls given by hand).
+    """
 
     x: np.ndarray
     state: Any
@@ -97,6 +133,7 @@ class Call:
     seed: int
 
     def describe(self) -> str:
+        """The call in one line: shapes, dtype, seed, lengths."""
         parts = () if self.state is None else (self.state if isinstance(self.state, tuple) else (self.state,))
         state = " and ".join(str(list(s.shape)) for s in parts) or "none"
         lengths = None if self.lengths is None else self.lengths.tolist()
@@ -108,8 +145,22 @@ def calls(
     draw: Any, spec: Spec, dtype: str | st.SearchStrategy | None = None, max_batch: int = 4, max_steps: int = 6,
     lengths: bool | None = None, state: bool | None = None,
 ) -> Call:  # fmt: skip
-    """A call of a model of `spec`: x in the spec's layout, and optionally lengths (B,) in 1..T and an initial
-    state. `dtype` fixes the dtype (default: float32 or float64); `lengths` / `state` force them on or off."""
+    """A Hypothesis strategy of calls of a model of `spec`.
+
+    Parameters
+    ----------
+    spec : Spec
+    dtype : str or strategy, optional
+        The dtype (default: float32 or float64).
+    max_batch, max_steps : int
+        The largest B and T drawn.
+    lengths, state : bool, optional
+        Force lengths (B,) in 1..T and an initial state on or off (default: drawn).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Call
+    """
     chosen = draw(_strategy(dtype)) if dtype is not None else draw(st.sampled_from(["float32", "float64"]))
     batch = draw(st.integers(1, max_batch))
     steps = draw(st.integers(1, max_steps))
