@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import require
@@ -51,3 +52,15 @@ def test_demo_command_reports_a_missing_backend_cleanly(capsys):
     )
     assert main(["demo", "sine", "--backend", "nothere", "--epochs", "1"]) == 2
     assert "needs no_such_module_q" in capsys.readouterr().err
+
+
+def test_version_is_one_place():
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    import seqnet
+
+    done = subprocess.run([sys.executable, "-m", "seqnet.cli", "--version"], capture_output=True, text=True)
+    assert done.stdout.strip() == f"seqnet {seqnet.__version__}" == f"seqnet {metadata.version('seqnet')}"
+    assert f"## {seqnet.__version__} " in (Path(__file__).parent.parent / "CHANGELOG.md").read_text()

@@ -593,3 +593,21 @@ def test_plain_safetensors_state_dict_converts(tmp_path):
     assert spec.proj_size == 3 and spec.output_size == 5
     done = cli("convert", tmp_path / "plain.safetensors", tmp_path / "mine.safetensors", "--head", "fc")
     assert done.returncode == 0, done.stderr
+
+
+def test_torch_and_paddle_refuse_what_is_not_a_recurrent_layer():
+    need("torch")
+    need("paddle")
+    import torch
+    from seqnet_backends.paddle.model import paddle
+
+    with pytest.raises(seqnet.ConversionError, match=r"reads torch's nn.RNN, nn.LSTM and nn.GRU .* not a Linear"):
+        seqnet.from_framework(torch.nn.Linear(2, 3))
+    with pytest.raises(
+        seqnet.ConversionError, match=r"reads Paddle's nn.SimpleRNN, nn.LSTM and nn.GRU .* not a Linear"
+    ):
+        seqnet.from_framework(paddle.nn.Linear(2, 3))
+    with pytest.raises(seqnet.ConversionError, match=r"head has in_features=5: the recurrent layer gives 8"):
+        seqnet.from_framework(torch.nn.GRU(2, 4, bidirectional=True), head=torch.nn.Linear(5, 1))
+    with pytest.raises(seqnet.ConversionError, match=r"params= is for flax.linen modules"):
+        seqnet.from_framework(torch.nn.GRU(2, 4), params={})

@@ -68,3 +68,14 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
                            str(tmp_path / "html")], capture_output=True, text=True, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "html" / "api.html").is_file() and (tmp_path / "html" / "learn" / "gradients.html").is_file()
+
+
+def test_the_api_reference_lists_every_public_name():
+    import seqnet
+    import seqnet.testing
+
+    text = (DOCS / "api.md").read_text()
+    listed = set(re.findall(r"^   (\w+)$", text, re.M))
+    missing = sorted(n for n in seqnet.__all__ if not n.startswith("_") and n not in listed)
+    missing += sorted(f"testing.{n}" for n in seqnet.testing.__all__ if n not in listed and n != "model_spec")
+    assert not missing, f"docs/api.md does not list {missing}"
