@@ -16,6 +16,17 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")  # the backends that train; "onnxruntime" is inference only
 
 
+@pytest.fixture(autouse=True)
+def _registry_restored():
+    """Backends and converters a test (or a docs example) registers do not outlive it."""
+    from seqnet import registry
+
+    saved = {r: dict(r.all()) for r in (registry._backends, registry._converters)}
+    yield
+    for record, before in saved.items():
+        record.records = before
+
+
 def require(backend: str) -> None:
     """Skip the calling test, saying what to install, when `backend`'s framework is missing."""
     if backend not in seqnet.backends():

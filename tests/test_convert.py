@@ -611,3 +611,33 @@ def test_torch_and_paddle_refuse_what_is_not_a_recurrent_layer():
         seqnet.from_framework(torch.nn.GRU(2, 4, bidirectional=True), head=torch.nn.Linear(5, 1))
     with pytest.raises(seqnet.ConversionError, match=r"params= is for flax.linen modules"):
         seqnet.from_framework(torch.nn.GRU(2, 4), params={})
+
+
+def test_into_for_paddle_keras_and_flax():
+    """to_framework(..., into=layer) checks the user's layer and sets the weights in it, for each framework."""
+    need("paddle")
+    need("keras")
+    need("flax")
+    import keras
+    from flax import nnx
+    from seqnet_backends.paddle.model import paddle
+
+    spec = seqnet.Spec("gru", 3, 4, bidirectional=True)
+    weights = seqnet.init_weights(spec, seed=3)
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    want, _ = seqnet.predict(seqnet.build(spec, "numpy", weights), x)
+    mine = paddle.nn.GRU(3, 4, direction="bidirect")
+    assert seqnet.to_framework(spec, weights, "paddle", into=mine) is mine
+    assert parity.scaled_diff(mine(paddle.to_tensor(x))[0].numpy(), want) <= 1e-5
+    with pytest.raises(seqnet.ConversionError, match=r"into=paddle.nn.GRU does not fit the spec: it has hidden_size=5"):
+        seqnet.to_framework(spec, weights, "paddle", into=paddle.nn.GRU(3, 5, direction="bidirect"))
+    layer = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))
+    layer.build((None, None, 3))
+    assert seqnet.to_framework(spec, weights, "keras", into=layer) is layer
+    assert parity.scaled_diff(keras.ops.convert_to_numpy(layer(x)), want) <= 1e-5
+    gru_spec = seqnet.Spec("lstm", 3, 4)
+    lstm_weights = seqnet.init_weights(gru_spec, seed=1)
+    module = nnx.RNN(nnx.OptimizedLSTMCell(3, 4, rngs=nnx.Rngs(0)))
+    assert seqnet.to_framework(gru_spec, lstm_weights, "flax", into=module) is module
+    lstm_want, _ = seqnet.predict(seqnet.build(gru_spec, "numpy", lstm_weights), x)
+    assert parity.scaled_diff(np.asarray(module(x)), lstm_want) <= 1e-5

@@ -356,6 +356,9 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None, api: str = "nnx
             }
         )
     cls = {"lstm": cell, "gru": "GRUCell", "rnn": "SimpleCell"}[spec.cell]
+    if into is not None and api == "nnx":  # the weights go into the cells the user's module has
+        first = _layers(into[0] if spec.output_size is not None else into)[0]
+        cls = type(_cell(_directions(first, "into")[0][0])).__name__
     dtype = jnp.dtype(weights.dtype.name)
     per_cell = {
         (k, s): _canonical_to_flax(
