@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,15 +18,24 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")  # the backends that train; "onnxruntime" is inference only
 
 
-@pytest.fixture(autouse=True)
-def _registry_restored():
-    """Backends and converters a test (or a docs example) registers do not outlive it."""
+@contextlib.contextmanager
+def registry_restored() -> Iterator[None]:
+    """Backends and converters registered inside the block are gone after it."""
     from seqnet import registry
 
     saved = {r: dict(r.all()) for r in (registry._backends, registry._converters)}
-    yield
-    for record, before in saved.items():
-        record.records = before
+    try:
+        yield
+    finally:
+        for record, before in saved.items():
+            record.records = before
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored():
+    """Backends and converters a test (or a docs example) registers do not outlive it."""
+    with registry_restored():
+        yield
 
 
 def require(backend: str) -> None:

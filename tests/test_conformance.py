@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import toy_backends
-from conftest import require
+from conftest import registry_restored, require
 
 import seqnet
 from seqnet.testing.conformance.test_backend import *  # noqa: F403 (the suite's tests, collected here)
@@ -29,11 +29,12 @@ TARGETS = [
 @pytest.fixture(scope="module", params=TARGETS, ids=[f"{b}{'-generic' if o else ''}" for b, o in TARGETS])
 def target(request):
     backend, options = request.param
-    if backend == "twin":
-        seqnet.register_backend(toy_backends.twin, replace=True)
-    else:
-        require(backend)
-    return backend, options
+    with registry_restored():
+        if backend == "twin":
+            seqnet.register_backend(toy_backends.twin, replace=True)
+        else:
+            require(backend)
+        yield backend, options
 
 
 @pytest.fixture
