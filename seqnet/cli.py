@@ -18,9 +18,11 @@ def _info(args: argparse.Namespace) -> int:
     for title, records in (("backends", registered()), ("converters", converters())):
         print(f"{title}:")
         for name, record in records.items():
-            status = "installed" if record.available() else f"not installed (pip install {record.install})"
-            versions = ", ".join(f"{dist} {ver}" for dist, ver in record.versions().items() if ver)
-            shown = f"  [{versions}]" if versions and record.available() else ""
+            found = record.versions()  # a converter may need no module to load, but its framework to be useful
+            here = record.available() and all(found.values())
+            status = "installed" if here else f"not installed (pip install {record.install})"
+            versions = ", ".join(f"{dist} {ver}" for dist, ver in found.items() if ver)
+            shown = f"  [{versions}]" if versions and here else ""
             print(f"  {name:<12} {status}{shown}")
     return 0
 

@@ -23,6 +23,24 @@ def test_info_lists_every_backend(capsys):
         assert name in out
 
 
+def test_info_says_a_converter_is_not_installed_where_its_framework_is_missing(capsys, monkeypatch):
+    """The torch converter loads without torch (it reads NumPy state dicts), but info must not call it installed."""
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(dist: str) -> str:
+        if dist == "torch":
+            raise metadata.PackageNotFoundError(dist)
+        return real(dist)
+
+    monkeypatch.setattr(metadata, "version", version)
+    assert main(["info"]) == 0
+    converters = capsys.readouterr().out.split("converters:")[1]
+    line = next(text for text in converters.splitlines() if text.split()[:1] == ["torch"])
+    assert "not installed (pip install torch)" in line, line
+
+
 @pytest.mark.parametrize("name", list(DEMOS))
 def test_each_demo_runs_on_numpy(tmp_path, name):
     result = DEMOS[name](backend="numpy", out=tmp_path, epochs=2)

@@ -11,5 +11,10 @@ backend = Backend(
 )
 
 converter = Converter(
-    name="torch", module=f"{__name__}.convert", roots=("torch",), suffixes=(".pt", ".pth"), install="torch"
+    name="torch",
+    module=f"{__name__}.convert",
+    roots=("torch",),
+    suffixes=(".pt", ".pth"),
+    install="torch",
+    distributions=("torch",),
 )
