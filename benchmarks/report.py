@@ -191,7 +191,7 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             "## Per-call overhead: one step, batch 1, state carried (LSTM, input 32)",
             "",
-            "| ratio | hidden | ratio | goal |",
+            "| comparison | hidden | ratio | goal |",
             "|---|---|---|---|",
         ]
         for r in result["streaming_ratios"]:

@@ -41,6 +41,13 @@ from seqnet.weights import Weights, as_weights
 
 CANONICAL_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
+#: The `mode` string of torch's and Paddle's RNNBase layers -> (cell, activation).
+LAYER_MODES = {
+    "RNN_TANH": ("rnn", "tanh"),
+    "RNN_RELU": ("rnn", "relu"),
+    "LSTM": ("lstm", "tanh"),
+    "GRU": ("gru", "tanh"),
+}
 
 
 @dataclass

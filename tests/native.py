@@ -112,22 +112,29 @@ class Paddle:
         from seqnet_backends.paddle.model import paddle
 
         paddle.seed(seed)
-        cls = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}[spec.cell]
-        extra = {"activation": spec.activation} if spec.cell == "rnn" else {}
-        if spec.proj_size:
-            extra["proj_size"] = spec.proj_size
         paddle.set_default_dtype("float64")
         try:
-            layer = cls(
-                spec.input_size, spec.hidden_size, spec.num_layers, dropout=spec.dropout,
-                direction="bidirect" if spec.bidirectional else "forward", time_major=not spec.batch_first, **extra,
-            )  # fmt: skip
+            layer = Paddle.layer(spec)
             head = (
                 paddle.nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
             )
         finally:
             paddle.set_default_dtype("float32")
         return Native(layer, head)
+
+    @staticmethod
+    def layer(spec: Spec) -> Any:
+        """paddle.nn.SimpleRNN/LSTM/GRU for `spec` with Paddle's own random weights, in its default dtype."""
+        from seqnet_backends.paddle.model import paddle
+
+        cls = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}[spec.cell]
+        extra: dict[str, Any] = {"activation": spec.activation} if spec.cell == "rnn" else {}
+        if spec.proj_size:
+            extra["proj_size"] = spec.proj_size
+        return cls(
+            spec.input_size, spec.hidden_size, spec.num_layers, dropout=spec.dropout,
+            direction="bidirect" if spec.bidirectional else "forward", time_major=not spec.batch_first, **extra,
+        )  # fmt: skip
 
     @staticmethod
     def call(native: Native, spec: Spec, x, state, lengths):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import native
 import numpy as np
 import pytest
 
@@ -24,20 +25,9 @@ FUSED_CASES = [
 def _own_layer(spec, weights):
     """paddle.nn.SimpleRNN/LSTM/GRU built by hand; weights set through the cell-level names (the flat
     names are shifted with proj_size) and Paddle's weight_ho = weight_hr transposed."""
-    cls = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}[spec.cell]
-    extra = {"activation": spec.activation} if spec.cell == "rnn" else {}
-    if spec.proj_size:
-        extra["proj_size"] = spec.proj_size
     paddle.set_default_dtype("float64")
     try:
-        layer = cls(
-            spec.input_size,
-            spec.hidden_size,
-            spec.num_layers,
-            direction="bidirect" if spec.bidirectional else "forward",
-            time_major=not spec.batch_first,
-            **extra,
-        )
+        layer = native.Paddle.layer(spec)
     finally:
         paddle.set_default_dtype("float32")
     for k in range(spec.num_layers):

@@ -25,6 +25,7 @@ import numpy as np
 
 from seqnet.convert import (
     CANONICAL_NAME,
+    LAYER_MODES,
     Imported,
     cannot_express,
     canonical_float,
@@ -37,7 +38,6 @@ from seqnet.errors import BackendUnavailable, ConversionError
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
-_MODES = {"RNN_TANH": ("rnn", "tanh"), "RNN_RELU": ("rnn", "relu"), "LSTM": ("lstm", "tanh"), "GRU": ("gru", "tanh")}
 _CELL_KEY = re.compile(r"^(\d+)\.(cell|cell_fw|cell_bw)\.(weight_ih|weight_hh|bias_ih|bias_hh|weight_ho)$")
 
 
@@ -55,12 +55,12 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     paddle = _model().paddle
     if params is not None:
         raise ConversionError("params= is for flax.linen modules; a Paddle layer holds its own weights")
-    if not isinstance(obj, paddle.nn.layer.rnn.RNNBase) or obj.mode not in _MODES:
+    if not isinstance(obj, paddle.nn.layer.rnn.RNNBase) or obj.mode not in LAYER_MODES:
         raise ConversionError(
             f"from_framework reads Paddle's nn.SimpleRNN, nn.LSTM and nn.GRU (or a model seqnet.build made), "
             f"not a {type(obj).__name__}"
         )
-    cell, activation = _MODES[obj.mode]
+    cell, activation = LAYER_MODES[obj.mode]
     first = obj[0].cell_fw if obj.num_directions == 2 else obj[0].cell
     fields: dict[str, Any] = {
         "cell": cell,

@@ -20,6 +20,7 @@ import numpy as np
 
 from seqnet.convert import (
     CANONICAL_NAME,
+    LAYER_MODES,
     Imported,
     cannot_express,
     canonical_float,
@@ -31,8 +32,6 @@ from seqnet.convert import (
 from seqnet.errors import BackendUnavailable, ConversionError
 from seqnet.spec import Spec
 from seqnet.weights import Weights
-
-_MODES = {"RNN_TANH": ("rnn", "tanh"), "RNN_RELU": ("rnn", "relu"), "LSTM": ("lstm", "tanh"), "GRU": ("gru", "tanh")}
 
 
 def _torch() -> Any:
@@ -48,12 +47,12 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     nn = _torch().nn
     if params is not None:
         raise ConversionError("params= is for flax.linen modules; a torch layer holds its own weights")
-    if not isinstance(obj, nn.RNNBase) or obj.mode not in _MODES:
+    if not isinstance(obj, nn.RNNBase) or obj.mode not in LAYER_MODES:
         raise ConversionError(
             f"from_framework reads torch's nn.RNN, nn.LSTM and nn.GRU (or a model seqnet.build made), "
             f"not a {type(obj).__name__}"
         )
-    cell, activation = _MODES[obj.mode]
+    cell, activation = LAYER_MODES[obj.mode]
     fields = {
         "cell": cell,
         "input_size": obj.input_size,
