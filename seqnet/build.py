@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import BackendError, SpecError
+from seqnet.errors import BackendError
 from seqnet.protocols import Model
 from seqnet.registry import check_options, get_backend
 from seqnet.spec import Spec
-from seqnet.weights import DTYPES, Weights, as_weights, check_dtype, init_weights
+from seqnet.weights import DTYPES, Weights, as_weights, check_dtype, init_weights, require_spec
 
 
 def build(
@@ -57,8 +57,7 @@ def build(
     SpecError, WeightsError, BackendError, BackendUnavailable
         Checked here, before any framework is imported.
     """
-    if not isinstance(spec, Spec):
-        raise SpecError(f"build needs a seqnet.Spec, got {type(spec).__name__}")
+    require_spec(spec, "build")
     found = get_backend(backend)
     dtype = check_dtype(dtype, allowed=found.dtypes)
     canonical = dtype if dtype in DTYPES else "float32"  # half precision: the backend casts float32 weights

@@ -37,7 +37,7 @@ import numpy as np
 from seqnet.errors import ConversionError, SeqnetError, SpecError, WeightsError
 from seqnet.registry import Converter, check_options, converters, get_converter
 from seqnet.spec import Spec
-from seqnet.weights import Weights, as_weights
+from seqnet.weights import Weights, as_weights, require_spec
 
 CANONICAL_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
@@ -131,8 +131,7 @@ def to_framework(spec: Spec, weights: Mapping[str, Any], framework: str, *, into
         A spec the framework's standard layer cannot express: the error names the field and points to
         ``seqnet.build(spec, backend)``, which runs it.
     """
-    if not isinstance(spec, Spec):
-        raise SpecError(f"to_framework needs a seqnet.Spec, got {type(spec).__name__}")
+    require_spec(spec, "to_framework")
     checked = as_weights(spec, weights)
     impl = get_converter(framework).load()
     check_options(impl.to_framework, options, f"to_framework(..., {framework!r})", fixed=("spec", "weights", "into"))
@@ -205,8 +204,7 @@ def to_state_dict(
     dict of str to tensor
         The framework's tensors under its own names (Paddle: flat and per-cell names, its Linear (in, out)).
     """
-    if not isinstance(spec, Spec):
-        raise SpecError(f"to_state_dict needs a seqnet.Spec, got {type(spec).__name__}")
+    require_spec(spec, "to_state_dict")
     checked = as_weights(spec, weights)
     impl = get_converter(framework).load()
     if not hasattr(impl, "to_state_dict"):
@@ -247,19 +245,14 @@ def export_onnx(
     -------
     onnx.ModelProto
     """
-    if not isinstance(spec, Spec):
-        raise SpecError(f"export_onnx needs a seqnet.Spec, got {type(spec).__name__}")
+    require_spec(spec, "export_onnx")
     checked = as_weights(spec, weights)
     for name, value in (("lengths", lengths), ("initial_state", initial_state)):
         if not isinstance(value, bool):
             raise ConversionError(f"{name}={value!r} is not allowed: True or False")
     impl = get_converter("onnx").load()
     options = {"opset": opset, "lengths": lengths, "initial_state": initial_state, "dtype": dtype}
-    if path is None:
-        from seqnet_backends.onnx.export import export
-
-        return export(spec, checked, **options)
-    return impl.write_file(path, spec, checked, **options)
+    return impl.export(spec, checked, **options) if path is None else impl.write_file(path, spec, checked, **options)
 
 
 def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from seqnet.convert import Imported, finish
 from seqnet.errors import ConversionError, SeqnetError
-from seqnet.io import SPEC_KEY, load, read_safetensors, save
+from seqnet.io import SPEC_KEY, from_contents, read_safetensors, save
 from seqnet.parity import TOLERANCE, scaled_diff
 from seqnet.registry import Converter, converters
 from seqnet.spec import Spec
@@ -73,7 +73,7 @@ def read(
     if path.suffix.lower() == ".safetensors":
         arrays, metadata = read_safetensors(path)
         if SPEC_KEY in metadata:
-            spec, weights = load(path)
+            spec, weights = from_contents(arrays, metadata, repr(str(path)))
             spec, weights = finish(Imported(spec.to_dict(), dict(weights), repr(str(path))), spec_fields)
             return ModelFile(path, "seqnet", spec, weights)
         naming = framework or ("paddle" if any(".cell" in name for name in arrays) else "torch")

@@ -111,7 +111,12 @@ def load(path: str | os.PathLike) -> tuple[Spec, Weights]:
         The file is not exactly what its header says, holds no Spec, or its weights do not fit its Spec.
     """
     arrays, metadata = read_safetensors(path)
-    where = repr(os.fspath(path))
+    return from_contents(arrays, metadata, repr(os.fspath(path)))
+
+
+def from_contents(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str], where: str) -> tuple[Spec, Weights]:
+    """The (spec, weights) of a safetensors file's contents as `read_safetensors` gave them (`where` names the
+    file in errors): FileFormatError without a seqnet spec, or with weights that do not fit it."""
     if SPEC_KEY not in metadata:
         raise FileFormatError(
             f"{where} holds no seqnet spec (metadata key {SPEC_KEY!r} missing): a plain safetensors state dict; "

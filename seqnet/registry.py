@@ -175,12 +175,13 @@ class _Registry:
         return dict(sorted(self.records.items(), key=lambda kv: (kv[0] != "numpy", kv[0])))
 
     def get(self, name: str) -> Any:
-        known = list(self.all())
-        if not isinstance(name, str):
-            raise BackendError(f"{self.record.kind}={name!r} is not allowed: a {self.record.kind} name, one of {known}")
-        found = self.all().get(name)
+        records = self.all()
+        found = records.get(name) if isinstance(name, str) else None
         if found is None:
-            raise BackendError(f"{self.record.kind}={name!r} is not registered; known {self.record.kind}s: {known}")
+            kind, known = self.record.kind, list(records)
+            if not isinstance(name, str):
+                raise BackendError(f"{kind}={name!r} is not allowed: a {kind} name, one of {known}")
+            raise BackendError(f"{kind}={name!r} is not registered; known {kind}s: {known}")
         return found
 
 

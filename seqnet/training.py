@@ -105,6 +105,11 @@ def value_and_grad(
 
 
 # -- optimizers: plain NumPy, shared by every backend ------------------------------------------------------
+def global_norm(grads: Mapping[str, np.ndarray]) -> float:
+    """||g|| over every array, accumulated in float64."""
+    return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+
+
 def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> tuple[dict[str, np.ndarray], float]:
     """Gradients scaled by min(1, max_norm / ||g||), ||g|| over every array.
 
@@ -120,7 +125,7 @@ def clip_by_global_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> tup
     norm : float
         ||g|| before scaling.
     """
-    norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+    norm = global_norm(grads)
     scale = min(1.0, max_norm / (norm + 1e-12))
     return {k: g * np.asarray(scale, g.dtype) for k, g in grads.items()}, norm
 
@@ -280,8 +285,7 @@ def fit(
         raise InputError(f"clip_norm={clip_norm!r} is not allowed: None or a positive finite number")
     if loss not in LOSSES:
         raise InputError(f"loss={loss!r} is not allowed: one of {LOSSES}")
-    if x.ndim != 3:
-        raise InputError(f"x has shape {list(x.shape)}: expected 3 dimensions")
+    check_call(spec, dtype, x, None, lengths, lengths)  # x's shape and dtype, and one length per sequence
     batch_axis = 0 if spec.batch_first else 1
     y_axis = 0 if (spec.batch_first or spec.output_mode == "last") else 1
     count = x.shape[batch_axis]
@@ -290,9 +294,6 @@ def fit(
             f"x holds {count} sequences (axis {batch_axis}) but y has shape {list(y.shape)}: "
             f"y needs {count} along axis {y_axis}"
         )
-    if lengths is not None and lengths.shape != (count,):
-        raise InputError(f"lengths has shape {list(lengths.shape)}: expected ({count},), one length per sequence")
-    check_call(spec, dtype, x, None, lengths, lengths)
     check_target(spec, loss, spec.output_shape(x.shape), y)
     for name, array in (("x", x), ("y", y)):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
@@ -316,8 +317,9 @@ def fit(
                 lengths=_take(lengths, idx, 0), dtype=dtype, training=True, dropout_seed=seed + len(history.loss),
             )  # fmt: skip
             step_grads: dict[str, np.ndarray] = dict(grads)
-            norm = float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in step_grads.values())))
-            if clip_norm is not None:
+            if clip_norm is None:
+                norm = global_norm(step_grads)
+            else:
                 step_grads, norm = clip_by_global_norm(step_grads, clip_norm)
             step = len(history.loss) + 1
             _finite_or_stop(value, norm, epoch, step, backend, lr, history, current)
