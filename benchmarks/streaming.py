@@ -3,7 +3,8 @@
 Requirements: numpy; the measured group's framework.
 
 For an LSTM (input 32, hidden 64 and 256), each implementation is called on one time step of one sequence
-with the previous call's state, as a streaming application calls it; a timed sample is 200 such calls, and
+with an initial state (h, c), as a streaming application calls it with the previous call's state (the same
+state is given every time: its shapes and dtypes are what a carried one has); a timed sample is 200 such calls, and
 samples of the implementations of one framework alternate. seqnet's model goes through all its input checks
 on every call; the anchor is the framework's own layer called directly (torch nn.LSTM, paddle.nn.LSTM under
 no_grad in eval mode; for JAX a jitted lax.scan over the same step; NumPy and ONNX Runtime have no other

@@ -388,6 +388,22 @@ def canonical_float(value: Any) -> np.ndarray:
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
 
 
+def head_entries(arrays: Mapping[str, Any], head: str, transposed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The canonical weight (out, in) and bias (out,) of the linear layer `head` in a checkpoint's arrays;
+    `transposed`: the file stores the weight (in, out), as Paddle's Linear does. A missing bias is zeros."""
+    if f"{head}.weight" not in arrays:
+        linear = sorted(name[: -len(".weight")] for name in arrays if name.endswith(".weight"))
+        raise ConversionError(f"head={head!r}: the checkpoint has no {head}.weight; layers with a weight: {linear}")
+    weight = canonical_float(arrays[f"{head}.weight"])
+    if weight.ndim != 2:
+        layout = "(in, out)" if transposed else "(out, in)"
+        raise ConversionError(f"head={head!r}: {head}.weight has shape {list(weight.shape)}, not {layout}")
+    if transposed:
+        weight = np.ascontiguousarray(weight.T)
+    bias = arrays.get(f"{head}.bias")
+    return weight, (canonical_float(bias) if bias is not None else np.zeros(weight.shape[0], weight.dtype))
+
+
 def cannot_express(framework: str, field_: str, value: Any, why: str, backend: str) -> ConversionError:
     """The error for a Spec the framework's standard layer cannot express, pointing to a seqnet backend."""
     return ConversionError(

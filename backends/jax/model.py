@@ -30,7 +30,7 @@ import numpy as np
 from jax import lax
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import PARAMS, cell_step
+from seqnet.generic import PARAMS, cell_step, prepare
 from seqnet.inputs import check_call
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -38,12 +38,13 @@ from seqnet.weights import Weights, layout
 
 
 class _Ops:
-    """seqnet.generic's ops in jax.numpy (weights arrive transposed, from `_run_direction`)."""
+    """seqnet.generic's ops in jax.numpy (the step's weights arrive transposed, from `prepare`)."""
 
     sigmoid = staticmethod(jax.nn.sigmoid)
     tanh = staticmethod(jnp.tanh)
     relu = staticmethod(jax.nn.relu)
     matmul = staticmethod(jnp.matmul)
+    transpose = staticmethod(jnp.transpose)
 
     @staticmethod
     def split(x, n: int):
@@ -52,17 +53,14 @@ class _Ops:
 
 def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool):
     """One layer-direction: xs (T, B, I), mask (T, B, 1) or None -> (outputs (T, B, H_out), h, c)."""
-    w_ih, w_hh = w["weight_ih"].T, w["weight_hh"].T  # transposed once, outside the scan
-    w_hr = None if w["weight_hr"] is None else w["weight_hr"].T
-    b_ih, b_hh = w["bias_ih"], w["bias_hh"]
-    if spec.cell != "gru" and b_ih is not None:  # rnn, lstm: b_ih and b_hh are added together, so sum them once
-        b_ih, b_hh = b_ih + b_hh, None
+    w_ih = w["weight_ih"].T  # transposed once, outside the scan (and the step's weights by prepare)
+    b_in, sw = prepare(spec, _Ops, w)
 
     def step(carry, inputs):
         h, c = carry
         x_t, m = inputs
-        gx = x_t @ w_ih if b_ih is None else x_t @ w_ih + b_ih
-        h_new, c_new = cell_step(spec, _Ops, gx, h, c, w_hh, b_hh, w_hr)
+        gx = x_t @ w_ih if b_in is None else x_t @ w_ih + b_in
+        h_new, c_new = cell_step(spec, _Ops, gx, h, c, sw["weight_hh"], sw["bias_hh"], sw["weight_hr"])
         if m is None:
             return (h_new, c_new), h_new
         h_keep = jnp.where(m, h_new, h)

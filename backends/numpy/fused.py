@@ -18,10 +18,11 @@ What makes them faster, each measured on 2 cores at B64 T100 H256 (the benchmark
   and the LSTM's tanh gate g as 2 sigmoid(2z) - 1 with the 2 folded in too, so one exp covers all four gates.
   (tanh(z) = 2 sig(2z) - 1 exactly; in float32 its absolute error is a few 1e-8, inside seqnet's parity
   tolerance, and the tests hold both paths to it.)
-- Without lengths a step writes straight into the outputs array and the next step reads its state there.
+- Without lengths a step writes its h into one of two state buffers, which the next step reads, and that h
+  is copied transposed into the batch-major outputs.
 
 Shapes (feature-major inside): gx (G*H, n*B) for a chunk of n steps; h (H_out, B); c (H, B); outputs
-(T, H_out, B), returned as the (T, B, H_out) view.
+(T, B, H_out).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def run_direction(
     chunk: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
     """One layer-direction over time: xs (T, B, I), h0 (B, H_out), c0 (B, H), mask (T, B, 1) bool or None ->
-    (outputs (T, B, H_out) (a view of a feature-major array), h (B, H_out), c (B, H))."""
+    (outputs (T, B, H_out), h (B, H_out), c (B, H))."""
     steps, batch = xs.shape[0], xs.shape[1]
     dtype = xs.dtype
     ys = np.empty((steps, batch, h0.shape[1]), dtype)  # batch-major outputs: each step's h transposed in

@@ -38,7 +38,8 @@ class OnnxRNN:
         self.spec, self.weights, self.dtype = spec, weights, "float32"
         self.providers, self.threads, self.opset = providers, threads, opset
         self._sessions: dict[tuple[bool, bool], Any] = {}
-        self.onnx()  # export (and check) now: a bad opset fails at build, not at the first call
+        # export (and check) now: a bad opset fails at build, not at the first call, which then runs this graph
+        self._exported = {(False, False): self.onnx()}
 
     def __repr__(self) -> str:
         return f"OnnxRNN({self.spec}, providers={self.providers or ['CPUExecutionProvider']})"
@@ -49,8 +50,10 @@ class OnnxRNN:
     def _session(self, lengths: bool, state: bool) -> Any:
         key = (lengths, state)
         if key not in self._sessions:
-            data = self.onnx(lengths, state).SerializeToString()
-            self._sessions[key] = _session(data, self.providers, self.threads)
+            graph = self._exported.pop(key, None)
+            if graph is None:
+                graph = self.onnx(lengths, state)
+            self._sessions[key] = _session(graph.SerializeToString(), self.providers, self.threads)
         return self._sessions[key]
 
     def __call__(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:

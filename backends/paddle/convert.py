@@ -32,6 +32,7 @@ from seqnet.convert import (
     check_fits,
     describe,
     find_prefix,
+    head_entries,
     infer_fields,
 )
 from seqnet.errors import BackendUnavailable, ConversionError
@@ -182,16 +183,9 @@ def from_state_dict(arrays: dict[str, Any], prefix: str, head: str | None) -> Im
         source = f"the Paddle checkpoint's layer under prefix {found!r}"
         imported = Imported(infer_fields(sub, source), sub, source, describe(sub), found)
     if head is not None:
-        if f"{head}.weight" not in arrays:
-            linear = sorted(n[: -len(".weight")] for n in arrays if n.endswith(".weight"))
-            raise ConversionError(f"head={head!r}: the checkpoint has no {head}.weight; layers with a weight: {linear}")
-        weight = canonical_float(arrays[f"{head}.weight"])  # (in, out)
-        bias = arrays.get(f"{head}.bias")
-        imported.arrays["head.weight"] = np.ascontiguousarray(weight.T)
-        imported.arrays["head.bias"] = (
-            canonical_float(bias) if bias is not None else np.zeros(weight.shape[1], weight.dtype)
-        )
-        imported.fields["output_size"] = int(weight.shape[1])
+        weight, bias = head_entries(arrays, head, transposed=True)  # Paddle's Linear stores (in, out)
+        imported.arrays["head.weight"], imported.arrays["head.bias"] = weight, bias
+        imported.fields["output_size"] = int(weight.shape[0])
     assert all(CANONICAL_NAME.match(n) or n.startswith("head.") for n in imported.arrays)
     return imported
 

@@ -27,6 +27,7 @@ from seqnet.convert import (
     check_fits,
     describe,
     find_prefix,
+    head_entries,
     infer_fields,
 )
 from seqnet.errors import BackendUnavailable, ConversionError
@@ -150,20 +151,9 @@ def from_state_dict(arrays: dict[str, Any], prefix: str, head: str | None) -> Im
     source = f"the torch checkpoint's layer under prefix {found!r}"
     fields = infer_fields(sub, source)
     if head is not None:
-        weight, bias = _head_entries(arrays, head)
+        weight, bias = head_entries(arrays, head)
         fields["output_size"], sub["head.weight"], sub["head.bias"] = int(weight.shape[0]), weight, bias
     return Imported(fields, sub, source, describe(sub), found)
-
-
-def _head_entries(arrays: dict[str, Any], head: str) -> tuple[np.ndarray, np.ndarray]:
-    if f"{head}.weight" not in arrays:
-        linear = sorted(name[: -len(".weight")] for name in arrays if name.endswith(".weight"))
-        raise ConversionError(f"head={head!r}: the checkpoint has no {head}.weight; layers with a weight: {linear}")
-    weight = canonical_float(arrays[f"{head}.weight"])
-    if weight.ndim != 2:
-        raise ConversionError(f"head={head!r}: {head}.weight has shape {list(weight.shape)}, not (out, in)")
-    bias = arrays.get(f"{head}.bias")
-    return weight, (canonical_float(bias) if bias is not None else np.zeros(weight.shape[0], weight.dtype))
 
 
 def to_state_dict(spec: Spec, weights: Weights, prefix: str, head: str) -> dict[str, Any]:
