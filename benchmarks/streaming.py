@@ -23,6 +23,7 @@ import seqnet
 from .timing import interleaved
 
 CALLS = 200  # calls per timed sample
+ROUNDS = 80  # samples per implementation at most: a ratio of two ~5% apart needs many on a shared machine
 HIDDEN = (64, 256)
 
 
@@ -109,7 +110,9 @@ def streaming(group: str, budget: float) -> list[dict[str, Any]]:
 
             return run
 
-        measured = interleaved({name: repeated(fn) for name, fn in calls.items()}, budget_s=budget)
+        measured = interleaved(
+            {name: repeated(fn) for name, fn in calls.items()}, max_rounds=ROUNDS, budget_s=2 * budget
+        )
         for name, stats in measured.items():
             rows.append({"group": group, "impl": name, "hidden": hidden,
                          "us_per_call": 1e3 * stats["median_ms"] / CALLS, "iqr_us": 1e3 * stats["iqr_ms"] / CALLS,

@@ -77,11 +77,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     """The benchmark harness (benchmarks/run.py): it measures each framework in a process of its own, with
-    every thread pool set to --threads before the framework is imported."""
+    every thread pool set to --threads before the framework is imported. Every argument, -h included, is
+    the harness's."""
     from seqnet_benchmarks.run import main as bench_main
 
-    threads = ["--threads", str(args.threads)] if args.threads else []
-    return bench_main([*threads, *rest])
+    return bench_main(rest)
 
 
 def _boolean(text: str) -> bool:
@@ -138,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--epochs", type=int, default=None, help="override the task's number of epochs")
     demo.set_defaults(run=_demo)
-    bench = sub.add_parser(
-        "bench", help="time every backend against the frameworks' own layers and peers (see benchmarks/)"
+    bench = sub.add_parser(  # its arguments are the harness's (seqnet bench -h lists them)
+        "bench",
+        help="time every backend against the frameworks' own layers and peers (see benchmarks/)",
+        add_help=False,
     )
-    bench.add_argument("--threads", type=int, default=None, help="threads for every framework (default: all cores)")
     bench.set_defaults(run=None)
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":

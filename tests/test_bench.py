@@ -52,6 +52,19 @@ def test_device_and_group_arguments_are_checked_on_the_cpu(capsys):
     assert "--compare no/such/run.json: no such file" in capsys.readouterr().err
 
 
+def test_seqnet_bench_passes_every_argument_to_the_harness(capsys):
+    from seqnet.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as info:
+        cli_main(["bench", "-h"])
+    assert info.value.code == 0
+    shown = capsys.readouterr().out
+    assert all(option in shown for option in ("--device", "--compare", "--groups", "--threads", "--quick"))
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--threads", "1", "--groups", "mxnet"])
+    assert "--groups mxnet: not one of" in capsys.readouterr().err
+
+
 def test_cuda_without_a_gpu_says_so(tmp_path):
     pytest.importorskip("torch")
     import subprocess

@@ -57,6 +57,34 @@ def test_lstm_by_hand():
     assert np.isclose(hn.item(), h) and np.isclose(cn.item(), c)
 
 
+def stable_sig(a):
+    """The logistic function without overflow for large |a| (an independent form: exp of a non-positive number)."""
+    return 1 / (1 + math.exp(-a)) if a >= 0 else math.exp(a) / (1 + math.exp(a))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_lstm_saturated_gates_by_hand(dtype, fused):
+    """Pre-activations of +-1e4 and +-30: gates at exactly 0 or 1 and at the edge, no NaN or overflow, on the
+    fused kernels (tanh-based sigmoids) and the reference cells (exp-based) alike."""
+    spec = Spec("lstm", 1, 1)
+    wi, bi = [3e3, -20.0, 1e4, 30.0], [0.0, 0.0, 0.0, 0.0]
+    w = scalar_weights(spec, weight_ih_l0=wi, weight_hh_l0=[0.0] * 4, bias_ih_l0=bi, bias_hh_l0=[0.0] * 4)
+    h = c = 0.0
+    expected = []
+    for x in X:
+        a = [wi[k] * x for k in range(4)]
+        i, f, g, o = stable_sig(a[0]), stable_sig(a[1]), math.tanh(a[2]), stable_sig(a[3])
+        c = f * c + i * g
+        h = o * math.tanh(c)
+        expected.append(h)
+    model = seqnet.build(spec, weights=seqnet.Weights(w).astype(dtype), dtype=dtype, fused=fused)
+    with np.errstate(invalid="raise", divide="raise"):  # no NaN made on either path (the reference's exp may overflow
+        # to inf by design, which gives the right 0)
+        y, _ = model(np.array(X, dtype=dtype).reshape(1, -1, 1))
+    assert np.all(np.isfinite(y)) and np.allclose(y.ravel(), expected, atol=1e-6 if dtype == "float32" else 1e-13)
+
+
 @pytest.mark.parametrize("variant", ["reset_after", "reset_before"])
 def test_gru_by_hand(variant):
     spec = Spec("gru", 1, 1, gru_variant=variant)

@@ -13,11 +13,14 @@ What makes them faster, each measured on 2 cores at B64 T100 H256 (the benchmark
   every gate is then a contiguous block of rows.
 - The biases a cell adds outside any gate product are added once per chunk of steps into the input's
   contribution (b_ih + b_hh for the LSTM, and for the GRU's r and z), not once per step.
-- Every nonlinearity runs in place in one buffer per step. The sigmoid gates are computed as
-  1 / (1 + exp(a)) with the sign folded into their weight columns (a = -z), three passes instead of four;
-  and the LSTM's tanh gate g as 2 sigmoid(2z) - 1 with the 2 folded in too, so one exp covers all four gates.
-  (tanh(z) = 2 sig(2z) - 1 exactly; in float32 its absolute error is a few 1e-8, inside seqnet's parity
-  tolerance, and the tests hold both paths to it.)
+- Every nonlinearity runs in place in one buffer per step, and every one is a tanh: a sigmoid gate is
+  computed as sig(z) = (1 + tanh(z / 2)) / 2, with the halving folded into its weight rows and bias (exact:
+  a power of two), and the LSTM's rows are stored in the order i, f, o, g so that one tanh covers all four
+  gates and one add and one multiply finish the three sigmoid gates. NumPy's float32 tanh over the (4H, B)
+  block took 20 us against 50 us for exp, + 1 and reciprocal (the formulation used before); whole forward,
+  interleaved medians at size M: LSTM 50.9 -> 48.2 ms and GRU 39.6 -> 35.8 ms on 2 threads, 60.0 -> 58.9
+  and 47.4 -> 41.9 ms on one. The identity is exact in real numbers; in float32 the results differ from
+  the reference cells by a few 1e-7, inside seqnet's parity tolerance, and the tests hold both paths to it.
 - Without lengths a step writes its h into one of two state buffers, which the next step reads, and that h
   is copied transposed into the batch-major outputs.
 
@@ -43,22 +46,23 @@ class FusedDirection:
             raise ValueError(f"fused kernels exist for lstm and gru, not {cell!r} (an rnn runs cells.py)")
         gh, n = p.w_hh.shape[0], p.w_hh.shape[0] // {"lstm": 4, "gru": 3}[cell]
         self.hidden = n
-        scale = np.ones(gh, p.w_hh.dtype)  # per gate row: how its pre-activation is stored
         b_ih = p.b_ih if p.b_ih is not None else np.zeros(gh, p.w_hh.dtype)
         b_hh = p.b_hh if p.b_hh is not None else np.zeros(gh, p.w_hh.dtype)
         bias = b_ih.copy()
         self.b_hn = None
         if cell == "lstm":
-            scale[:] = -1.0
-            scale[2 * n : 3 * n] = -2.0  # g: tanh(z) = 2 sig(2z) - 1
             bias += b_hh
+            order = np.r_[0 : 2 * n, 3 * n : 4 * n, 2 * n : 3 * n]  # rows i, f, o, g: the sigmoid gates first
         else:
-            scale[: 2 * n] = -1.0  # r and z
             bias[: 2 * n] += b_hh[: 2 * n]
             self.b_hn = b_hh[2 * n :, None].copy()  # inside r * (W_hn h + b_hn): stays in the step
-        self.w_ih = np.ascontiguousarray(p.w_ih * scale[:, None])
-        self.w_hh = np.ascontiguousarray(p.w_hh * scale[:, None])
-        self.bias = (bias * scale)[:, None]
+            order = np.arange(gh)  # r, z, n: the sigmoid gates are first already
+        sigmoid_rows = 3 * n if cell == "lstm" else 2 * n
+        scale = np.ones(gh, p.w_hh.dtype)
+        scale[:sigmoid_rows] = 0.5  # sig(z) = (1 + tanh(z / 2)) / 2: the halving is exact in binary floating point
+        self.w_ih = np.ascontiguousarray(p.w_ih[order] * scale[:, None])
+        self.w_hh = np.ascontiguousarray(p.w_hh[order] * scale[:, None])
+        self.bias = (bias[order] * scale)[:, None]
         self.w_hr = p.w_hr
 
     def inputs(self, xs: np.ndarray) -> np.ndarray:
@@ -73,12 +77,11 @@ class FusedDirection:
         if self.cell == "lstm":
             a = np.matmul(self.w_hh, h, out=work["a"])
             a += gx
-            np.exp(a, out=a)  # a held -z (and -2z for g): now 1 + exp(-z) ...
-            a += 1.0
-            np.reciprocal(a, out=a)  # ... and sig(z): the gates i, f, o, and sig(2z) for g
-            i, f, g, o = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
-            g *= 2.0
-            g -= 1.0  # tanh(z) = 2 sig(2z) - 1
+            np.tanh(a, out=a)  # rows i, f, o held z / 2: now tanh(z / 2); rows g held z: now g = tanh(z)
+            s = a[: 3 * n]
+            s += 1.0
+            s *= 0.5  # sig(z) = (1 + tanh(z / 2)) / 2: the gates i, f, o
+            i, f, o, g = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
             assert c is not None
             c *= f
             np.multiply(i, g, out=work["t"])
@@ -96,9 +99,9 @@ class FusedDirection:
             else:
                 rz = np.matmul(self.w_hh[: 2 * n], h, out=work["rz"])
             rz += gx[: 2 * n]
-            np.exp(rz, out=rz)
+            np.tanh(rz, out=rz)
             rz += 1.0
-            np.reciprocal(rz, out=rz)  # r, z
+            rz *= 0.5  # r, z = sig(.) = (1 + tanh(. / 2)) / 2
             r, z = rz[:n], rz[n:]
             if self.variant == "reset_after":
                 hn *= r  # r (W_hn h + b_hn)
@@ -137,24 +140,23 @@ def run_direction(
     spare = np.empty_like(h)  # masked steps: the new state in a buffer of its own
     c_prev = None if c is None else np.empty_like(c)
     starts = range(0, steps, chunk)
-    with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: 1 / (1 + inf) = 0, right
-        for start in reversed(starts) if reverse else starts:
-            gx = d.inputs(xs[start : start + chunk])
-            block = range(start, start + gx.shape[1] // batch)
-            for t in reversed(block) if reverse else block:
-                gx_t = gx[:, (t - start) * batch : (t - start + 1) * batch]
-                if mask is None:
-                    new = states[t % 2]
-                    d.step(gx_t, h, c, new, work)
-                    h = new
-                    np.copyto(ys[t], new.T)
-                    continue
-                valid = mask[t].T  # (1, B)
-                if c is not None and c_prev is not None:
-                    np.copyto(c_prev, c)
-                d.step(gx_t, h, c, spare, work)
-                np.multiply(spare.T, valid.T, out=ys[t])  # zero past the length
-                np.copyto(h, spare, where=valid)  # the state stays where the step is past the length
-                if c is not None and c_prev is not None:
-                    np.copyto(c, c_prev, where=~valid)
+    for start in reversed(starts) if reverse else starts:
+        gx = d.inputs(xs[start : start + chunk])
+        block = range(start, start + gx.shape[1] // batch)
+        for t in reversed(block) if reverse else block:
+            gx_t = gx[:, (t - start) * batch : (t - start + 1) * batch]
+            if mask is None:
+                new = states[t % 2]
+                d.step(gx_t, h, c, new, work)
+                h = new
+                np.copyto(ys[t], new.T)
+                continue
+            valid = mask[t].T  # (1, B)
+            if c is not None and c_prev is not None:
+                np.copyto(c_prev, c)
+            d.step(gx_t, h, c, spare, work)
+            np.multiply(spare.T, valid.T, out=ys[t])  # zero past the length
+            np.copyto(h, spare, where=valid)  # the state stays where the step is past the length
+            if c is not None and c_prev is not None:
+                np.copyto(c, c_prev, where=~valid)
     return ys, np.ascontiguousarray(h.T), (None if c is None else np.ascontiguousarray(c.T))
