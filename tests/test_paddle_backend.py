@@ -180,3 +180,17 @@ def test_paddle_reverse_gradient_bug_is_worked_around():
     assert np.abs(model.rnn[0].cell_bw.weight_hh.grad.numpy() - expected).max() < 1e-10
     if not paddle_is_wrong:
         pytest.skip(f"Paddle {paddle.__version__} fixed the reverse-gradient bug: the workaround can go")
+
+
+def test_repeated_calls_reach_hooks_and_the_layers_answer():
+    """A call like the last accepted one goes straight to paddle.nn.LSTM: hooks on model.rnn still run."""
+    spec = Spec("lstm", 3, 5)
+    model = seqnet.build(spec, "paddle", init_weights(spec))
+    x = paddle.randn([2, 4, 3])
+    first = model(x)[0].numpy()
+    seen = []
+    model.rnn.register_forward_post_hook(lambda layer, args, out: seen.append(list(args[0].shape)))
+    again = model(x)[0].numpy()
+    assert seen == [[2, 4, 3]] and np.array_equal(first, again)
+    with pytest.raises(InputError, match="last dimension must be input_size=3"):
+        model(paddle.randn([2, 4, 4]))

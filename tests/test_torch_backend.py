@@ -179,3 +179,17 @@ def test_torch_compile_and_ddp_take_the_model(tmp_path):
         assert all(p.grad is not None for p in model.parameters())
     finally:
         dist.destroy_process_group()
+
+
+def test_repeated_calls_reach_hooks_and_the_layers_answer():
+    """A call like the last accepted one goes straight to nn.LSTM: hooks on model.rnn still run, results equal."""
+    spec = Spec("lstm", 3, 5)
+    model = seqnet.build(spec, "torch", init_weights(spec))
+    x = torch.randn(2, 4, 3)
+    first = model(x)[0]
+    seen = []
+    model.rnn.register_forward_hook(lambda module, args, out: seen.append(args[0].shape))
+    again = model(x)[0]
+    assert seen == [x.shape] and torch.equal(first, again)
+    with pytest.raises(InputError, match="last dimension must be input_size=3"):
+        model(torch.randn(2, 4, 4))

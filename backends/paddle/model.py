@@ -238,9 +238,14 @@ class SeqnetPaddle(paddle.nn.Layer):
         return dtype_name(self.__dict__["_param"].dtype)
 
     def forward(self, x, state=None, lengths=None):
+        rnn = self._sub_layers["rnn"]
+        plain = self.__dict__.get("_plain")  # the signature of the last accepted call that is Paddle's layer alone
+        hooked = rnn._forward_pre_hooks or rnn._forward_post_hooks
+        if plain is not None and lengths is None and not hooked and _signature(x, state) == plain:
+            return rnn.forward(x, state, None)  # checked before, and nothing of seqnet's to add: the layer's answer
         spec = self.spec
         fused = self.__dict__["_fused"]  # plain attributes: Layer.__getattr__ is a slow path on every call
-        rnn, head = self._sub_layers["rnn"], self._sub_layers.get("head")
+        head = self._sub_layers.get("head")
         static = isinstance(x, _STATIC)  # paddle.jit.to_static: shapes may be open (-1), values unknown
         if static and not fused and x.shape[1 if spec.batch_first else 0] < 0:  # before any op is made
             raise InputError(
@@ -256,6 +261,10 @@ class SeqnetPaddle(paddle.nn.Layer):
             lengths, values = _lengths_tensor(lengths, static)
             check_call(spec, self.dtype, x, state, lengths, values)
             self.__dict__["_accepted"] = signature
+            # a call the fused layer answers as it is (no lengths, no head, the sequence out): the next one like
+            # it goes straight to the layer (the first lines of this method)
+            layer_alone = fused and head is None and spec.output_mode == "sequence"
+            self.__dict__["_plain"] = signature if layer_alone else None
         # a static graph's open dims (-1) are read at run time; known ones stay ints (unbind needs them)
         dims = [n if n >= 0 else paddle.shape(x)[i] for i, n in enumerate(x.shape)] if static else x.shape
         batch, steps = (dims[0], dims[1]) if spec.batch_first else (dims[1], dims[0])

@@ -130,11 +130,15 @@ class SeqnetTorch(nn.Module):
         return f"spec={self.spec}"
 
     def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
-        spec = self.spec
         modules = self._modules  # read directly: nn.Module.__getattr__ is a slow path on every call
-        rnn, head = cast(nn.Module, modules["rnn"]), modules.get("head")
+        rnn = cast(nn.Module, modules["rnn"])
         param = cast(torch.Tensor, rnn._parameters["weight_hh_l0"])  # the model's dtype and device, after any .to()
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # export, trace, compile: no values
+        plain = self.__dict__.get("_plain")  # the signature of the last accepted call that is torch's layer alone
+        if plain is not None and lengths is None and not traced and _signature(param, x, state) == plain:
+            return rnn(x, state)  # checked before, and nothing of seqnet's to add: the layer's answer
+        spec = self.spec
+        head = modules.get("head")
         if lengths is not None:
             lengths = _lengths_tensor(lengths, traced)
         # Every check depends on the types, shapes, dtypes and devices of x and state alone when there are no
@@ -147,6 +151,10 @@ class SeqnetTorch(nn.Module):
             )
             _check_device(param, x, state)
             self.__dict__["_accepted"] = signature
+            # a call the fused layer answers as it is (no lengths, no head, the sequence out): the next one like
+            # it goes straight to the layer (the first lines of this method)
+            layer_alone = self.__dict__["_fused"] and head is None and spec.output_mode == "sequence"
+            self.__dict__["_plain"] = signature if layer_alone else None
         steps, batch = (x.shape[1], x.shape[0]) if spec.batch_first else (x.shape[0], x.shape[1])
         mask = None
         if lengths is not None:
