@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import require
+from seqnet_backends.numpy.model import value_and_grad as numpy_value_and_grad
 
 import seqnet
 from seqnet import InputError, Spec, init_weights, parity, value_and_grad
@@ -29,17 +30,22 @@ def _rel(a, b):
 FD_CASES = parity.GRID[1::2]
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-kernels", "reference-cells"])
 @pytest.mark.parametrize("case", FD_CASES, ids=lambda c: c.id)
-def test_numpy_bptt_matches_finite_differences(case):
+def test_numpy_bptt_matches_finite_differences(case, fused):
+    """Both hand-written backward passes: bptt.py's kernels (the default, for LSTM and the reset-after GRU)
+    and cells.py's reference steps (fused=False, and every other spec)."""
     spec = case.spec
     weights = init_weights(spec, seed=5, dtype="float64")
     x, state, lengths, target = _target(case, "float64", "mse")
-    _, grads, dx = value_and_grad(spec, weights, x, target, state=state, lengths=lengths)
+    _, grads, dx = numpy_value_and_grad(
+        spec, weights, x, target, state=state, lengths=lengths, dtype="float64", fused=fused
+    )
     rng = np.random.default_rng(0)
     eps = 1e-6
 
     def loss_at(w=weights, xx=x):
-        return value_and_grad(spec, w, xx, target, state=state, lengths=lengths)[0]
+        return numpy_value_and_grad(spec, w, xx, target, state=state, lengths=lengths, dtype="float64", fused=fused)[0]
 
     for name in weights:
         flat = np.array(weights[name]).ravel()
@@ -57,6 +63,25 @@ def test_numpy_bptt_matches_finite_differences(case):
         xm[idx] -= eps
         numeric = (loss_at(xx=xp) - loss_at(xx=xm)) / (2 * eps)
         assert abs(dx[idx] - numeric) <= 1e-8 + 1e-6 * abs(numeric)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", parity.GRID, ids=lambda c: c.id)
+def test_numpy_fused_bptt_equals_the_reference_cells(case, dtype):
+    """bptt.py's training kernels against cells.py's steps over the whole parity grid, in training mode
+    (dropout between layers from the same seed): the same loss, weight gradients and dL/dx."""
+    spec = case.spec
+    weights = init_weights(spec, seed=5, dtype=dtype)
+    x, state, lengths, target = _target(case, dtype, "mse")
+    kw = dict(state=state, lengths=lengths, dtype=dtype, training=True, dropout_seed=3)
+    value, grads, dx = numpy_value_and_grad(spec, weights, x, target, fused=True, **kw)
+    ref_value, ref_grads, ref_dx = numpy_value_and_grad(spec, weights, x, target, fused=False, **kw)
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    assert abs(value - ref_value) <= tol * max(1.0, abs(ref_value))
+    assert set(grads) == set(ref_grads)
+    for name in ref_grads:
+        assert _rel(grads[name], ref_grads[name]) <= tol, name
+    assert _rel(dx, ref_dx) <= tol
 
 
 def test_cross_entropy_gradient_by_finite_differences():

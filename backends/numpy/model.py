@@ -21,6 +21,7 @@ from seqnet.losses import loss_and_grad
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, check_dtype, layer_names
 
+from . import bptt
 from .cells import Params, make_cell
 from .fused import FusedDirection
 from .fused import run_direction as run_fused
@@ -100,11 +101,16 @@ class NumpyRNN:
                 p = self.params[row]
                 c_row = None if c0 is None else c0[row]
                 if self.fused and spec.cell != "rnn" and not keep_cache:  # inference: the fused kernels (fused.py)
-                    steps_cache: list | None = None
+                    steps_cache: list | bptt.Tape | None = None
                     ys, hn[row], c_last = run_fused(
                         self._fused_for(row), layer_in, h0[row], c_row, mask, d == 1, self.input_chunk
                     )
-                else:  # training (and fused=False): the reference cells, keeping what BPTT needs
+                elif self.fused and keep_cache and bptt.supports(spec.cell, spec.gru_variant, p):
+                    # training: the fused training kernels (bptt.py), recording their tape
+                    ys, hn[row], c_last, steps_cache = bptt.forward(
+                        spec.cell, p, layer_in, h0[row], c_row, mask, d == 1
+                    )
+                else:  # training by the reference cells (and fused=False), keeping what BPTT needs
                     steps_cache = [] if keep_cache else None
                     ys, hn[row], c_last = self._run_direction(p, layer_in, h0[row], c_row, mask, d == 1, steps_cache)
                 if cn is not None:
@@ -229,7 +235,14 @@ class NumpyRNN:
                 row = layer * d + k
                 p, g = self.params[row], pgrads[row]
                 dys = d_seq[:, :, k * h_out : (k + 1) * h_out]
-                dgx = self._back_direction(p, g, lc["directions"][k], dys, d_hn[row], mask, record_dh)
+                steps_cache = lc["directions"][k]
+                if isinstance(steps_cache, bptt.Tape):  # the fused training kernels: they add every gradient
+                    norms = None if record_dh is None else np.zeros(steps)
+                    d_in += bptt.backward(p, g, steps_cache, dys, d_hn[row], mask, norms)
+                    if record_dh is not None:
+                        record_dh.append(norms)
+                    continue
+                dgx = self._back_direction(p, g, steps_cache, dys, d_hn[row], mask, record_dh)
                 flat_dgx = dgx.reshape(-1, dgx.shape[-1])
                 g.w_ih += flat_dgx.T @ lc["input"].reshape(-1, lc["input"].shape[-1])
                 if g.b_ih is not None:
@@ -245,21 +258,22 @@ class NumpyRNN:
 
     def _back_direction(self, p: Params, g: Params, caches: list, dys: np.ndarray, dh: np.ndarray, mask, record_dh):
         """Backward of `_run_direction`: walks its steps in reverse; returns dL/dgx (T, B, G*H)."""
+        norms = None if record_dh is None else np.zeros(dys.shape[0])
+        if record_dh is not None:
+            record_dh.append(norms)
         dgx = np.zeros((dys.shape[0], dys.shape[1], p.w_hh.shape[0]), self.dtype)
         dc = np.zeros((dys.shape[1], self.spec.hidden_size), self.dtype) if self.spec.cell == "lstm" else None
-        norms = np.zeros(dys.shape[0])
         for t, step_cache in reversed(caches):
             m = None if mask is None else mask[t]
             dh_new = _keep(m, dys[t] + dh, 0)  # dL/d(h_new): through this step's output and the next step
-            norms[t] = np.linalg.norm(dys[t] + dh, axis=1).mean()
+            if norms is not None:
+                norms[t] = np.linalg.norm(dys[t] + dh, axis=1).mean()
             dgx[t], dh_prev, dc_prev = self.cell.back(
                 p, step_cache, dh_new, _keep(m, dc, 0) if dc is not None else None, g
             )
             dh = dh_prev + (0 if m is None else np.where(m, 0, dh))
             if dc is not None:
                 dc = dc_prev + (0 if m is None else np.where(m, 0, dc))
-        if record_dh is not None:
-            record_dh.append(norms)
         return dgx
 
 
@@ -279,10 +293,12 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def value_and_grad(
-    spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0
-):
-    """(loss, gradient Weights, dL/dx) by the hand-written backward pass."""
-    model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype, seed=dropout_seed).train(training)
+    spec, weights, x, target, loss="mse", state=None, lengths=None, dtype="float32", training=False, dropout_seed=0,
+    fused=True,
+):  # fmt: skip
+    """(loss, gradient Weights, dL/dx) by the hand-written backward pass: bptt.py's fused kernels where they
+    apply, cells.py's reference steps elsewhere and for fused=False."""
+    model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype, seed=dropout_seed, fused=fused).train(training)
     outputs, _, cache = model.forward(x, state, lengths, keep_cache=True)
     value, d_outputs = loss_and_grad(spec, loss, outputs, np.asarray(target), lengths)
     grads, dx = model.backward(cache, d_outputs)
