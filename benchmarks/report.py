@@ -22,6 +22,7 @@ RATIOS = [
     ("seqnet-numpy / textbook batched loop", "seqnet-numpy", ("numpy-textbook-loop",), 1.0),
     ("seqnet-numpy (fused kernels) / its reference cells", "seqnet-numpy", ("seqnet-numpy-reference",), None),
     ("per-sample loop / seqnet-numpy", "numpy-per-sample-loop", ("seqnet-numpy",), None),
+    ("seqnet-numpy / torch nn layer", "seqnet-numpy", ("torch-nn",), None),
     ("seqnet-onnxruntime / seqnet-numpy", "seqnet-onnxruntime", ("seqnet-numpy",), None),
     ("seqnet-onnxruntime / torch nn layer", "seqnet-onnxruntime", ("torch-nn",), None),
     ("seqnet-torch bfloat16 / nn layer bfloat16", "seqnet-torch-bf16", ("torch-nn-bf16",), 1.03),
@@ -159,6 +160,11 @@ def markdown(result: dict[str, Any]) -> str:
         reach = f"{min(numpy_peak):.0%}-{max(numpy_peak):.0%}"
         lines += ["", f"seqnet-numpy's forward at sizes M and L (lstm, gru) reaches {reach} of NumPy's best float32 "
                       "matrix product of the run (goal 60%)."]  # fmt: skip
+    numpy_train = [h for h in result["headline"] if h["ratio"] == "seqnet-numpy / torch nn layer" and "train" in h]
+    if numpy_train:
+        t = numpy_train[0]["train"]
+        lines += ["", f"seqnet-numpy's training step takes {t['min']:.2f}-{t['max']:.2f}x torch's layer's (median "
+                      f"{t['median']:.2f}; goal: at most 1.0)."]  # fmt: skip
     lines += [
         "",
         "## Ratios by size and cell",
