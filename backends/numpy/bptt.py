@@ -58,7 +58,7 @@ class Tape:
     states: np.ndarray  # (T + 1, B, H): h_0 .. h_T
     cells: np.ndarray | None  # LSTM (T + 1, B, H): c_0 .. c_T
     gates: np.ndarray  # LSTM (T, B, 4H): i, f, o, g activated (this order); GRU (T, B, 3H): r, z, n
-    extra: np.ndarray  # LSTM (T, B, H): tanh(c) of each step's new cell; GRU (T, B, 3H): W_hh h + b_hh
+    extra: np.ndarray  # LSTM (T, B, H): tanh of each new cell; GRU (T, B, 3H): W_hh h + b_hh (r, z rows halved)
     weights: dict[str, np.ndarray]  # the layouts the kernels use (see `_layouts`)
 
     def entering(self, t: int) -> int:
