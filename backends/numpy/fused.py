@@ -11,8 +11,15 @@ What makes them faster, each measured on 2 cores at B64 T100 H256 (the benchmark
   canonical (G*H, H_out) layout: on 2 threads (64 x 256 by 256 x 1024, median of 200) W_hh @ h_T took 0.20 ms,
   h @ W_hh.T with W_hh.T stored contiguous 0.23 ms, and the textbook h @ W_hh.T (a transposed view) 0.28 ms;
   every gate is then a contiguous block of rows.
-- The biases a cell adds outside any gate product are added once per chunk of steps into the input's
-  contribution (b_ih + b_hh for the LSTM, and for the GRU's r and z), not once per step.
+- One product per step does everything linear: the step's operand is z = [h; x_t; 1] (H_out + I + 1, B) and
+  one weight matrix holds the hidden weights, the input weights and the biases side by side, so there is no
+  separate input product and no addition of its result or of a bias. Measured at size M, interleaved against
+  the input's products taken 16 steps at a time beforehand (one product per chunk, then added per step):
+  LSTM 49.7 -> 41.9 and 42.9 -> 34.2 ms, GRU 39.1 -> 37.4 and 34.8 -> 32.2 ms in two runs; the products
+  alone, back to back, reach 75-81% of the best 1024 x 1024 product, and the chunked input product, whose
+  operand is transposed, ran at about 115 GFLOP/s. The GRU keeps W_hn h + b_hn and W_in x + b_in in row
+  blocks of their own (r multiplies only the first), zeros filling the rest of those rows; the reset-before
+  GRU's W_hn (r h) needs this step's r and stays a second product.
 - Every nonlinearity runs in place in one buffer per step, and every one is a tanh: a sigmoid gate is
   computed as sig(z) = (1 + tanh(z / 2)) / 2, with the halving folded into its weight rows and bias (exact:
   a power of two), and the LSTM's rows are stored in the order i, f, o, g so that one tanh covers all four
@@ -21,11 +28,10 @@ What makes them faster, each measured on 2 cores at B64 T100 H256 (the benchmark
   interleaved medians at size M: LSTM 50.9 -> 48.2 ms and GRU 39.6 -> 35.8 ms on 2 threads, 60.0 -> 58.9
   and 47.4 -> 41.9 ms on one. The identity is exact in real numbers; in float32 the results differ from
   the reference cells by a few 1e-7, inside seqnet's parity tolerance, and the tests hold both paths to it.
-- Without lengths a step writes its h into one of two state buffers, which the next step reads, and that h
-  is copied transposed into the batch-major outputs.
+- A step writes its new h into z's h rows (the product has read them), and that h is copied transposed into
+  the batch-major outputs.
 
-Shapes (feature-major inside): gx (G*H, n*B) for a chunk of n steps; h (H_out, B); c (H, B); outputs
-(T, B, H_out).
+Shapes (feature-major inside): z (H_out + I + 1, B); h (H_out, B); c (H, B); outputs (T, B, H_out).
 """
 
 from __future__ import annotations
@@ -38,45 +44,53 @@ from .cells import Params
 
 
 class FusedDirection:
-    """One layer-direction's weights, prepared once for the fused kernel of its cell (feature-major)."""
+    """One layer-direction's weights, prepared once for the fused kernel of its cell (feature-major).
+
+    `w` multiplies the step's operand [h; x_t; 1] (H_out + I + 1 rows): its column blocks are the hidden
+    weights, the input weights and the biases; its row blocks are, for the LSTM, the gates i, f, o, g; for
+    the reset-after GRU, r and z (hidden and input parts summed, as the cell does), W_hn h + b_hn, and
+    W_in x + b_in (kept apart: r multiplies only the first); for the reset-before GRU, r, z and W_in x + b_in
+    (W_hn (r h) + b_hn needs this step's r, so it is a second product). Sigmoid rows are stored halved."""
 
     def __init__(self, cell: str, p: Params, gru_variant: str = "reset_after"):
         self.cell, self.variant = cell, gru_variant
         if cell not in ("lstm", "gru"):
             raise ValueError(f"fused kernels exist for lstm and gru, not {cell!r} (an rnn runs cells.py)")
-        gh, n = p.w_hh.shape[0], p.w_hh.shape[0] // {"lstm": 4, "gru": 3}[cell]
+        gh, h_out, i_size = p.w_hh.shape[0], p.w_hh.shape[1], p.w_ih.shape[1]
+        n = gh // {"lstm": 4, "gru": 3}[cell]
         self.hidden = n
-        b_ih = p.b_ih if p.b_ih is not None else np.zeros(gh, p.w_hh.dtype)
-        b_hh = p.b_hh if p.b_hh is not None else np.zeros(gh, p.w_hh.dtype)
-        bias = b_ih.copy()
-        self.b_hn = None
+        dtype = p.w_hh.dtype
+        b_ih = p.b_ih if p.b_ih is not None else np.zeros(gh, dtype)
+        b_hh = p.b_hh if p.b_hh is not None else np.zeros(gh, dtype)
+        hid, inp, one = slice(0, h_out), slice(h_out, h_out + i_size), h_out + i_size  # the operand's blocks
+        self.w_hn: np.ndarray | None = None
+        self.b_hn: np.ndarray | None = None
         if cell == "lstm":
-            bias += b_hh
-            order = np.r_[0 : 2 * n, 3 * n : 4 * n, 2 * n : 3 * n]  # rows i, f, o, g: the sigmoid gates first
+            order = np.r_[0 : 2 * n, 3 * n : 4 * n, 2 * n : 3 * n]  # i, f, o, g: the sigmoid gates first
+            w = np.empty((gh, h_out + i_size + 1), dtype)
+            w[:, hid], w[:, inp], w[:, one] = p.w_hh[order], p.w_ih[order], (b_ih + b_hh)[order]
+            w[: 3 * n] *= 0.5  # sig(z) = (1 + tanh(z / 2)) / 2
         else:
-            bias[: 2 * n] += b_hh[: 2 * n]
-            self.b_hn = b_hh[2 * n :, None].copy()  # inside r * (W_hn h + b_hn): stays in the step
-            order = np.arange(gh)  # r, z, n: the sigmoid gates are first already
-        sigmoid_rows = 3 * n if cell == "lstm" else 2 * n
-        scale = np.ones(gh, p.w_hh.dtype)
-        scale[:sigmoid_rows] = 0.5  # sig(z) = (1 + tanh(z / 2)) / 2: the halving is exact in binary floating point
-        self.w_ih = np.ascontiguousarray(p.w_ih[order] * scale[:, None])
-        self.w_hh = np.ascontiguousarray(p.w_hh[order] * scale[:, None])
-        self.bias = (bias[order] * scale)[:, None]
+            rows = 4 * n if gru_variant == "reset_after" else 3 * n
+            w = np.zeros((rows, h_out + i_size + 1), dtype)
+            rz = slice(0, 2 * n)
+            w[rz, hid], w[rz, inp], w[rz, one] = p.w_hh[rz], p.w_ih[rz], b_ih[rz] + b_hh[rz]
+            w[rz] *= 0.5
+            new_in = slice(rows - n, rows)  # W_in x + b_in: the last n rows
+            w[new_in, inp], w[new_in, one] = p.w_ih[2 * n :], b_ih[2 * n :]
+            if gru_variant == "reset_after":
+                w[2 * n : 3 * n, hid], w[2 * n : 3 * n, one] = p.w_hh[2 * n :], b_hh[2 * n :]
+            else:
+                self.w_hn, self.b_hn = np.ascontiguousarray(p.w_hh[2 * n :]), b_hh[2 * n :, None].copy()
+        self.w = np.ascontiguousarray(w)
         self.w_hr = p.w_hr
 
-    def inputs(self, xs: np.ndarray) -> np.ndarray:
-        """The input's contribution for a chunk of n steps: xs (n, B, I) -> (G*H, n*B), as stored."""
-        gx = np.matmul(self.w_ih, xs.reshape(-1, xs.shape[2]).T)
-        gx += self.bias
-        return gx
-
-    def step(self, gx: np.ndarray, h: np.ndarray, c: np.ndarray | None, out: np.ndarray, work: dict) -> None:
-        """One step: the new h into `out` (H_out, B), the new c into `c` in place; `work` holds the buffers."""
+    def step(self, z: np.ndarray, c: np.ndarray | None, out: np.ndarray, work: dict) -> None:
+        """One step: z (H_out + I + 1, B) holds [h; x_t; 1]; the new h into `out` (H_out, B), which may be z's h
+        rows themselves; the new c into `c` in place; `work` holds the buffers."""
         n = self.hidden
+        a = np.matmul(self.w, z, out=work["a"])
         if self.cell == "lstm":
-            a = np.matmul(self.w_hh, h, out=work["a"])
-            a += gx
             np.tanh(a, out=a)  # rows i, f, o held z / 2: now tanh(z / 2); rows g held z: now g = tanh(z)
             s = a[: 3 * n]
             s += 1.0
@@ -91,72 +105,64 @@ class FusedDirection:
             m *= o  # m = o tanh(c')
             if self.w_hr is not None:
                 np.matmul(self.w_hr, m, out=out)  # h' = W_hr m
+            return
+        rz = a[: 2 * n]
+        np.tanh(rz, out=rz)
+        rz += 1.0
+        rz *= 0.5  # r, z = sig(.)
+        r, zg, x_new = a[:n], a[n : 2 * n], a[-n:]
+        h = z[: out.shape[0]]
+        if self.variant == "reset_after":
+            hn = a[2 * n : 3 * n]
+            hn *= r  # r (W_hn h + b_hn)
         else:
-            if self.variant == "reset_after":
-                a = np.matmul(self.w_hh, h, out=work["a"])
-                rz, hn = a[: 2 * n], a[2 * n :]
-                hn += self.b_hn
-            else:
-                rz = np.matmul(self.w_hh[: 2 * n], h, out=work["rz"])
-            rz += gx[: 2 * n]
-            np.tanh(rz, out=rz)
-            rz += 1.0
-            rz *= 0.5  # r, z = sig(.) = (1 + tanh(. / 2)) / 2
-            r, z = rz[:n], rz[n:]
-            if self.variant == "reset_after":
-                hn *= r  # r (W_hn h + b_hn)
-            else:
-                np.multiply(r, h, out=work["rh"])
-                hn = np.matmul(self.w_hh[2 * n :], work["rh"], out=work["hn"])  # W_hn (r h)
-                hn += self.b_hn
-            hn += gx[2 * n :]
-            np.tanh(hn, out=hn)  # n
-            np.subtract(h, hn, out=out)
-            out *= z
-            out += hn  # h' = n + z (h - n)
+            assert self.w_hn is not None
+            np.multiply(r, h, out=work["rh"])
+            hn = np.matmul(self.w_hn, work["rh"], out=work["hn"])  # W_hn (r h)
+            hn += self.b_hn
+        hn += x_new
+        np.tanh(hn, out=hn)  # n
+        np.subtract(h, hn, out=out)
+        out *= zg
+        out += hn  # h' = n + z (h - n)
 
     def buffers(self, batch: int, dtype: Any) -> dict[str, np.ndarray]:
         """The step's scratch arrays, made once per call."""
         n = self.hidden
-        rows = {"a": self.bias.shape[0], "t": n, "m": n}
+        rows = {"a": self.w.shape[0], "t": n, "m": n}
         if self.cell == "gru" and self.variant == "reset_before":
-            rows.update(rz=2 * n, rh=n, hn=n)
+            rows.update(rh=n, hn=n)
         return {name: np.empty((size, batch), dtype) for name, size in rows.items()}
 
 
 def run_direction(
-    d: FusedDirection, xs: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, mask: np.ndarray | None, reverse: bool,
-    chunk: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
+    d: FusedDirection, xs: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, mask: np.ndarray | None, reverse: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """One layer-direction over time: xs (T, B, I), h0 (B, H_out), c0 (B, H), mask (T, B, 1) bool or None ->
     (outputs (T, B, H_out), h (B, H_out), c (B, H))."""
-    steps, batch = xs.shape[0], xs.shape[1]
+    steps, batch, h_out = xs.shape[0], xs.shape[1], h0.shape[1]
     dtype = xs.dtype
-    ys = np.empty((steps, batch, h0.shape[1]), dtype)  # batch-major outputs: each step's h transposed in
-    states = np.empty((2, h0.shape[1], batch), dtype)  # the state, feature-major, double-buffered
+    ys = np.empty((steps, batch, h_out), dtype)  # batch-major outputs: each step's h transposed in
+    z = np.empty((h_out + xs.shape[2] + 1, batch), dtype)  # the step's operand [h; x_t; 1], feature-major
+    h, x_t = z[:h_out], z[h_out:-1]
+    h[...] = h0.T  # copies: the kernels write into the state, never into the caller's arrays
+    z[-1] = 1.0
+    c = None if c0 is None else c0.T.copy()
     work = d.buffers(batch, dtype)
-    h = h0.T.copy()  # copies: the kernels write into the state (ascontiguousarray would alias a (B, 1) or (1, H)
-    c = None if c0 is None else c0.T.copy()  # state of the caller's, and change it)
     spare = np.empty_like(h)  # masked steps: the new state in a buffer of its own
     c_prev = None if c is None else np.empty_like(c)
-    starts = range(0, steps, chunk)
-    for start in reversed(starts) if reverse else starts:
-        gx = d.inputs(xs[start : start + chunk])
-        block = range(start, start + gx.shape[1] // batch)
-        for t in reversed(block) if reverse else block:
-            gx_t = gx[:, (t - start) * batch : (t - start + 1) * batch]
-            if mask is None:
-                new = states[t % 2]
-                d.step(gx_t, h, c, new, work)
-                h = new
-                np.copyto(ys[t], new.T)
-                continue
-            valid = mask[t].T  # (1, B)
-            if c is not None and c_prev is not None:
-                np.copyto(c_prev, c)
-            d.step(gx_t, h, c, spare, work)
-            np.multiply(spare.T, valid.T, out=ys[t])  # zero past the length
-            np.copyto(h, spare, where=valid)  # the state stays where the step is past the length
-            if c is not None and c_prev is not None:
-                np.copyto(c, c_prev, where=~valid)
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        np.copyto(x_t, xs[t].T)
+        if mask is None:
+            d.step(z, c, h, work)
+            np.copyto(ys[t], h.T)
+            continue
+        valid = mask[t].T  # (1, B)
+        if c is not None and c_prev is not None:
+            np.copyto(c_prev, c)
+        d.step(z, c, spare, work)
+        np.multiply(spare.T, valid.T, out=ys[t])  # zero past the length
+        np.copyto(h, spare, where=valid)  # the state stays where the step is past the length
+        if c is not None and c_prev is not None:
+            np.copyto(c, c_prev, where=~valid)
     return ys, np.ascontiguousarray(h.T), (None if c is None else np.ascontiguousarray(c.T))
