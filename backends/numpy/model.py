@@ -103,7 +103,9 @@ class NumpyRNN:
                 c_row = None if c0 is None else c0[row]
                 if self.fused and spec.cell != "rnn" and not keep_cache:  # inference: the fused kernels (fused.py)
                     steps_cache: list | bptt.Tape | None = None
-                    ys, hn[row], c_last = run_fused(self._fused_for(row), layer_in, h0[row], c_row, mask, d == 1)
+                    ys, hn[row], c_last = run_fused(
+                        self._fused_for(row), layer_in, h0[row], c_row, mask, d == 1, self.input_chunk
+                    )
                 elif self.fused and keep_cache and bptt.supports(spec.cell, spec.gru_variant, p):
                     # training: the fused training kernels (bptt.py), recording their tape
                     ys, hn[row], c_last, steps_cache = bptt.forward(
