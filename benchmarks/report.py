@@ -119,6 +119,11 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _goal(goal: float | None) -> str:
+    """A goal column's cell: '-' where a ratio has none."""
+    return "-" if goal is None else f"<= {goal}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The run as markdown; `result` carries "ratios" and "headline" (write_report derives them once)."""
     lines = [
@@ -149,7 +154,7 @@ def markdown(result: dict[str, Any]) -> str:
     for h in result["headline"]:
         fwd, train = (f"{h[p]['median']:.2f} ({h[p]['min']:.2f}-{h[p]['max']:.2f})" if p in h else "-"
                       for p in ("forward", "train"))  # fmt: skip
-        goal = "-" if h["goal"] is None else f"<= {h['goal']}"
+        goal = _goal(h["goal"])
         lines.append(f"| {h['ratio']} | {fwd} | {train} | {goal} |")
     numpy_peak = [
         r["fraction_of_peak"]
@@ -173,7 +178,7 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in result["ratios"]:
-        goal = "-" if r["goal"] is None else f"<= {r['goal']}"
+        goal = _goal(r["goal"])
         lines.append(
             f"| {r['size']} | {r['cell']} | {r['ratio']} | {_fmt(r['forward'])} | {_fmt(r['train'])} | {goal} |"
         )
@@ -201,7 +206,7 @@ def markdown(result: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         for r in result["streaming_ratios"]:
-            goal = "-" if r["goal"] is None else f"<= {r['goal']}"
+            goal = _goal(r["goal"])
             lines.append(f"| {r['ratio']} | {r['hidden']} | {r['value']:.2f} | {goal} |")
         lines += ["", "| implementation | hidden | µs per call (IQR) |", "|---|---|---|"]
         for row in result["streaming"]:

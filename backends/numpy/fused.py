@@ -157,7 +157,8 @@ def run_direction(
     z = np.empty((h_out + xs.shape[2] + 1 if d.stacked else h_out, batch), dtype)  # the step's operand
     h, x_t = z[:h_out], z[h_out:-1]
     h[...] = h0.T  # a copy: the kernels write into the state, never into the caller's arrays
-    z[h_out + xs.shape[2] :] = 1.0  # the LSTM's row of ones (nothing for the GRU)
+    if d.stacked:
+        z[-1] = 1.0  # the bias column's operand
     c = None if c0 is None else c0.T.copy()
     work = d.buffers(batch, dtype)
     spare = np.empty_like(h)  # masked steps: the new state in a buffer of its own

@@ -237,13 +237,13 @@ class NumpyRNN:
                 p, g = self.params[row], pgrads[row]
                 dys = d_seq[:, :, k * h_out : (k + 1) * h_out]
                 steps_cache = lc["directions"][k]
+                norms = None if record_dh is None else np.zeros(steps)  # dL/dh_t's norm at every step, if asked
+                if record_dh is not None:
+                    record_dh.append(norms)
                 if isinstance(steps_cache, bptt.Tape):  # the fused training kernels: they add every gradient
-                    norms = None if record_dh is None else np.zeros(steps)
                     d_in += bptt.backward(p, g, steps_cache, dys, d_hn[row], mask, norms)
-                    if record_dh is not None:
-                        record_dh.append(norms)
                     continue
-                dgx = self._back_direction(p, g, steps_cache, dys, d_hn[row], mask, record_dh)
+                dgx = self._back_direction(p, g, steps_cache, dys, d_hn[row], mask, norms)
                 flat_dgx = dgx.reshape(-1, dgx.shape[-1])
                 g.w_ih += flat_dgx.T @ lc["input"].reshape(-1, lc["input"].shape[-1])
                 if g.b_ih is not None:
@@ -257,11 +257,11 @@ class NumpyRNN:
         dx = d_seq.transpose(1, 0, 2) if spec.batch_first else d_seq
         return Weights(grads), np.ascontiguousarray(dx)
 
-    def _back_direction(self, p: Params, g: Params, caches: list, dys: np.ndarray, dh: np.ndarray, mask, record_dh):
-        """Backward of `_run_direction`: walks its steps in reverse; returns dL/dgx (T, B, G*H)."""
-        norms = None if record_dh is None else np.zeros(dys.shape[0])
-        if record_dh is not None:
-            record_dh.append(norms)
+    def _back_direction(
+        self, p: Params, g: Params, caches: list, dys: np.ndarray, dh: np.ndarray, mask, norms: np.ndarray | None
+    ) -> np.ndarray:
+        """Backward of `_run_direction`: walks its steps in reverse; returns dL/dgx (T, B, G*H). `norms`, if
+        given, receives the batch's mean norm of dL/dh_t at every step."""
         dgx = np.zeros((dys.shape[0], dys.shape[1], p.w_hh.shape[0]), self.dtype)
         dc = np.zeros((dys.shape[1], self.spec.hidden_size), self.dtype) if self.spec.cell == "lstm" else None
         for t, step_cache in reversed(caches):

@@ -239,9 +239,12 @@ class SeqnetPaddle(paddle.nn.Layer):
 
     def forward(self, x, state=None, lengths=None):
         rnn = self._sub_layers["rnn"]
-        plain = self.__dict__.get("_plain")  # the signature of the last accepted call that is Paddle's layer alone
+        # Without lengths every check depends on the types, shapes and dtypes of x and state alone: a call like
+        # the last accepted one (a stream of one-step calls) needs no new verdict. (None for a static graph's
+        # values, which _signature does not take.)
+        signature = None if lengths is not None else _signature(x, state)
         hooked = rnn._forward_pre_hooks or rnn._forward_post_hooks
-        if plain is not None and lengths is None and not hooked and _signature(x, state) == plain:
+        if signature is not None and signature == self.__dict__.get("_plain") and not hooked:
             return rnn.forward(x, state, None)  # checked before, and nothing of seqnet's to add: the layer's answer
         spec = self.spec
         fused = self.__dict__["_fused"]  # plain attributes: Layer.__getattr__ is a slow path on every call
@@ -252,9 +255,6 @@ class SeqnetPaddle(paddle.nn.Layer):
                 "paddle.jit.to_static: the generic path runs a Python loop over time, so its InputSpec needs a fixed "
                 f"time axis (e.g. InputSpec([None, 50, {spec.input_size}])), not None; the fused path takes any length"
             )
-        # Without lengths every check depends on the types, shapes and dtypes of x and state alone: a call like
-        # the last accepted one (a stream of one-step calls) needs no new verdict.
-        signature = None if (static or lengths is not None) else _signature(x, state)
         if signature is None or signature != self.__dict__.get("_accepted"):
             for name, value in (("x", x), ("state", state)):
                 _require_tensors(name, value)

@@ -134,16 +134,15 @@ class SeqnetTorch(nn.Module):
         rnn = cast(nn.Module, modules["rnn"])
         param = cast(torch.Tensor, rnn._parameters["weight_hh_l0"])  # the model's dtype and device, after any .to()
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # export, trace, compile: no values
-        plain = self.__dict__.get("_plain")  # the signature of the last accepted call that is torch's layer alone
-        if plain is not None and lengths is None and not traced and _signature(param, x, state) == plain:
+        # Every check depends on the types, shapes, dtypes and devices of x and state alone when there are no
+        # lengths: a call like the last accepted one (a stream of one-step calls) needs no new verdict.
+        signature = None if (traced or lengths is not None) else _signature(param, x, state)
+        if signature is not None and signature == self.__dict__.get("_plain"):
             return rnn(x, state)  # checked before, and nothing of seqnet's to add: the layer's answer
         spec = self.spec
         head = modules.get("head")
         if lengths is not None:
             lengths = _lengths_tensor(lengths, traced)
-        # Every check depends on the types, shapes, dtypes and devices of x and state alone when there are no
-        # lengths: a call like the last accepted one (a stream of one-step calls) needs no new verdict.
-        signature = None if (traced or lengths is not None) else _signature(param, x, state)
         if signature is None or signature != self.__dict__.get("_accepted"):
             _require_tensors(x, state, lengths)
             check_call(
