@@ -140,10 +140,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"Device: {result.get('device', 'cpu')}. float32 unless a row says otherwise. Each figure is the median "
         "over repeated runs after warm-up (IQR beside it), implementations of one framework timed interleaved. "
         'FLOP/s count the matrix products (2·B·T·(I+H)·G·H per layer and direction); "of peak" is against the '
-        "framework's own best float32 matrix product of the run (1024 x 1024 on the CPU): "
+        "framework's own best float32 matrix product of the run (1024 x 1024 on the CPU, 8192 x 8192 on a GPU): "
         + ", ".join(f"{g} {v:.0f} GFLOP/s" for g, v in result["gemm_gflops"].items())
         + ".",
         "",
+        *[
+            f"{group} ran on: " + ", ".join(f"{k} {v}" for k, v in facts.items()) + "."
+            for group, facts in result.get("accelerators", {}).items()
+        ],
+        *([""] if result.get("accelerators") else []),
         "## Headline: each ratio's median (and range) over every size and cell",
         "",
         "Time of the first over the second; below 1 is faster.",

@@ -77,6 +77,31 @@ def check_device(group: str, device: str) -> None:
             )
 
 
+def accelerator(group: str, device: str) -> dict[str, Any]:
+    """What `group` runs on with --device cuda and the float32 settings that decide its speed there: the GPU's
+    name, the framework's CUDA and cuDNN versions, and whether float32 matrix products may use TF32."""
+    if device == "cpu":
+        return {}
+    if group == "torch":
+        import torch
+
+        return {
+            "gpu": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        }  # fmt: skip
+    if group == "paddle":
+        from seqnet_backends.paddle.model import paddle
+
+        return {"gpu": paddle.device.cuda.get_device_name(0), "cuda": paddle.version.cuda(),
+                "cudnn": paddle.version.cudnn()}  # fmt: skip
+    import jax
+
+    gpu = jax.devices("gpu")[0]
+    return {"gpu": gpu.device_kind, "default_matmul_precision": str(jax.config.jax_default_matmul_precision)}
+
+
 def gemm_peak(group: str, device: str = "cpu") -> float:
     """float32 matrix product throughput in GFLOP/s: the best of repeated n x n products (n 1024 on the CPU,
     8192 on a GPU), the peak the forward passes are measured against."""
@@ -219,11 +244,12 @@ def _forward_fn(group: str, model: Any, x: Any):
 
 def _plan(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
+    budget = args.budget if args.budget is not None else (0.5 if quick else 3.0)
     return {
         "sizes": args.sizes.split(",") if args.sizes else (["S", "M"] if quick else list(SIZES)),
         "cells": args.cells.split(",") if args.cells else (["lstm"] if quick else list(CELLS)),
-        "budget": 0.5 if quick else 3.0,  # seconds per phase of one size and cell
-        "scaling_budget": 0.5 if quick else 2.0,  # seconds per point of the scaling run
+        "budget": budget,  # seconds per phase of one size and cell
+        "scaling_budget": min(budget, 2.0),  # seconds per point of the scaling run
         "steps": [int(v) for v in args.scaling_steps.split(",")] if args.scaling_steps else (
             [100, 1000] if quick else [100, 300, 1000, 3000, 10000]),
         "batches": [int(v) for v in args.scaling_batches.split(",")] if args.scaling_batches else (
@@ -242,6 +268,9 @@ def worker(group: str, plan: dict[str, Any], threads: int, device: str = "cpu") 
     check_device(group, device)
     gemm = gemm_peak(group, device)
     print(f"  {group}: GEMM {gemm:.1f} GFLOP/s", flush=True)
+    on = accelerator(group, device)
+    if on:
+        print(f"  {group} on {on}", flush=True)
     configs = [(size, cell) for size in plan["sizes"] for cell in plan["cells"]]
     measured = []
     for size, cell in configs:
@@ -270,6 +299,7 @@ def worker(group: str, plan: dict[str, Any], threads: int, device: str = "cpu") 
             row["fraction_of_peak"] = row["forward_gflops"] / gemm  # against this framework's own best product
     return {
         "gemm": gemm,
+        "accelerator": on,
         "rows": [row for rows, _ in measured for row in rows],
         "scaling": scaled,
         "streaming": streamed,
@@ -300,10 +330,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default=None, help="comma-separated subset of rnn,lstm,gru")
     parser.add_argument("--scaling-steps", default=None, help="comma-separated T values of the scaling run")
     parser.add_argument("--scaling-batches", default=None, help="comma-separated batch sizes of the scaling run")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds of timed rounds per phase of one size and cell (default 3, 0.5 with --quick)",
+    )
     parser.add_argument("--label", default="cpu", help="name of this run's results (e.g. cpu, gpu-h100)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: measure one framework
     parser.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.budget is not None and not args.budget > 0:
+        parser.error(f"--budget {args.budget}: must be a positive number of seconds")
     plan = _plan(args)
     if args.worker:
         try:
@@ -334,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {d: _version(d) for d in DISTS}, "seqnet": seqnet.__version__,
         "thread_settings": {k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")},
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": load_average(),
-        "gemm_gflops": {}, "rows": [], "scaling": [], "streaming": [],
+        "gemm_gflops": {}, "accelerators": {}, "rows": [], "scaling": [], "streaming": [],
     }  # fmt: skip
     print(f"seqnet bench: {', '.join(groups)}; sizes {plan['sizes']}; cells {plan['cells']}; "
           f"{args.threads} threads; one process per framework", flush=True)  # fmt: skip
@@ -351,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             measured = json.loads(part.read_text())
             result["gemm_gflops"][group] = measured["gemm"]
+            if measured["accelerator"]:
+                result["accelerators"][group] = measured["accelerator"]
             result["rows"] += measured["rows"]
             result["scaling"] += measured["scaling"]
             result["streaming"] += measured["streaming"]
