@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import time
 from typing import Any
 
@@ -32,7 +33,10 @@ def load_average() -> float:
 
 def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_rounds: int = 25,
                 budget_s: float = 4.0) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Median and IQR (ms) of each fn, timed in turns: round r calls every fn once, starting with the r-th.
+    """Median and IQR (ms) of each fn, timed in turns: each round calls every fn once, in an order drawn
+    afresh (seeded, so a run repeats), so no fn always follows the same neighbour: a fixed or rotated order
+    would keep each fn behind one predecessor, whose after-effects (caches, a GPU's queued work, a
+    library's per-shape plans) would then always fall on it.
 
     Rounds repeat until `budget_s` is spent, at least `min_rounds` and at most `max_rounds` of them; where
     one warm-up round alone takes longer than the budget (Paddle's training steps at size L take seconds),
@@ -50,9 +54,9 @@ def interleaved(fns: dict[str, Any], warmup: int = 2, min_rounds: int = 5, max_r
     start = time.perf_counter()
     rounds = 0
     names = list(fns)
+    order = random.Random(0)
     while rounds < min_rounds or (rounds < max_rounds and time.perf_counter() - start < budget_s):
-        shift = rounds % len(names)  # rotate who goes first: no one always follows the same neighbour
-        for name in names[shift:] + names[:shift]:
+        for name in order.sample(names, len(names)):
             t0 = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)

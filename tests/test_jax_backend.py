@@ -121,3 +121,43 @@ def test_dropout_with_a_key_only():
     again, _ = model.apply(model.params, x)
     dropped, _ = model.apply(model.params, x, dropout_key=jax.random.PRNGKey(1))
     assert np.array_equal(plain, again) and not np.allclose(plain, dropped)
+
+
+@pytest.mark.parametrize("hoist", [True, False], ids=["hoisted", "per-step"])
+@pytest.mark.parametrize("case", parity.GRID, ids=lambda c: c.id)
+def test_both_input_product_placements_match_numpy(case, hoist):
+    """The input products hoisted out of the scan (what GPUs run) and done in each step (what XLA:CPU runs)
+    both compute NumPy's outputs, final state and gradients, whatever platform runs the tests."""
+    from seqnet_backends.jax.model import forward, loss_fn
+
+    from seqnet.losses import weights_of_steps
+
+    spec = case.spec
+    loss = "cross_entropy" if spec.output_size else "mse"
+    weights = init_weights(spec, seed=5, dtype="float64")
+    x, state, lengths = parity.inputs(case, "float64", seed=3)
+    rng = np.random.default_rng(7)
+    shape = spec.output_shape(x.shape)
+    target = rng.integers(0, spec.output_size, shape[:-1]) if spec.output_size else rng.standard_normal(shape)
+    ref_out, ref_state = seqnet.build(spec, "numpy", weights, "float64")(x, state, lengths)
+    ref_value, ref_grads, ref_dx = seqnet.value_and_grad(spec, weights, x, target, loss, "numpy", state, lengths)
+
+    params = {name: jnp.asarray(value) for name, value in weights.items()}
+    state_j = None if state is None else jax.tree_util.tree_map(jnp.asarray, state)
+    lengths_j = None if lengths is None else jnp.asarray(lengths)
+    w = jnp.asarray(weights_of_steps(spec, shape, lengths, "float64"))
+
+    def objective(params, x):
+        outputs, final = forward(spec, params, x, state_j, lengths_j, hoist=hoist)
+        return loss_fn(loss, outputs, jnp.asarray(target), w), (outputs, final)
+
+    (value, (out, final)), (grads, dx) = jax.jit(jax.value_and_grad(objective, argnums=(0, 1), has_aux=True))(
+        params, jnp.asarray(x)
+    )
+    assert parity.scaled_diff(out, ref_out) <= 1e-10
+    for got, want in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(ref_state)):
+        assert parity.scaled_diff(got, want) <= 1e-10
+    assert abs(float(value) - ref_value) <= 1e-9 * max(1.0, abs(ref_value))
+    for name in ref_grads:
+        assert parity.scaled_diff(grads[name], ref_grads[name]) <= 1e-9, name
+    assert parity.scaled_diff(dx, ref_dx) <= 1e-9

@@ -9,10 +9,12 @@ calls a jitted apply with the model's own parameters. Time runs in `lax.scan` (n
 lengths are a mask inside the scan (changing their values never retraces); a reverse direction scans
 backwards and keeps its initial state until it reaches each sequence's last valid step.
 
-Step formulation (chosen by measurement, benchmarks/results): each step does the input product and the
-hidden product itself (seqnet.generic's cell equations), with the weights transposed once outside the
-scan, and for rnn and lstm the two biases summed once (their sum is all the cell uses); hoisting the whole
-input projection out of the scan measured slower on XLA:CPU.
+Step formulation (chosen by measurement, docs/benchmarks.md): on XLA:CPU each step does the input product
+and the hidden product itself (seqnet.generic's cell equations); on a GPU the input products of all steps
+run as one matrix product before the scan (measured on an H100: M lstm forward 1.10 against 1.44 ms,
+training step 3.9 against 4.8 ms; on XLA:CPU the same change measured 2x slower at S lstm), chosen at
+lowering by `lax.platform_dependent`. The weights are transposed once outside the scan, and for rnn and
+lstm the two biases summed once (their sum is all the cell uses).
 
 float64: JAX computes in float32 unless x64 is enabled (`jax.config.update("jax_enable_x64", True)` or
 JAX_ENABLE_X64=1 before use); `build(..., dtype="float64")` without it raises an error saying so, rather
@@ -51,15 +53,32 @@ class _Ops:
         return jnp.split(x, n, axis=-1)
 
 
-def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool):
-    """One layer-direction: xs (T, B, I), mask (T, B, 1) or None -> (outputs (T, B, H_out), h, c)."""
+def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool, hoist: bool | None = None):
+    """One layer-direction: xs (T, B, I), mask (T, B, 1) or None -> (outputs (T, B, H_out), h, c).
+
+    hoist: True computes the input product of every step in one matrix product before the scan, False in
+    each step; None picks by the platform the computation is lowered for (per step on XLA:CPU, hoisted on
+    GPUs and anything else), through lax.platform_dependent, so that one traced function is right for both.
+    """
+    if hoist is None:
+        return lax.platform_dependent(
+            w, xs, h0, c0, mask,
+            cpu=partial(_run_direction, spec, reverse=reverse, hoist=False),
+            default=partial(_run_direction, spec, reverse=reverse, hoist=True),
+        )  # fmt: skip
     w_ih = w["weight_ih"].T  # transposed once, outside the scan (and the step's weights by prepare)
     b_in, sw = prepare(spec, _Ops, w)
+
+    def project(x):  # the input product: (..., I) -> (..., G*H)
+        return x @ w_ih if b_in is None else x @ w_ih + b_in
+
+    if hoist:  # (T, B, I) @ (I, G*H): one product for every step
+        xs = project(xs)
 
     def step(carry, inputs):
         h, c = carry
         x_t, m = inputs
-        gx = x_t @ w_ih if b_in is None else x_t @ w_ih + b_in
+        gx = x_t if hoist else project(x_t)
         h_new, c_new = cell_step(spec, _Ops, gx, h, c, sw["weight_hh"], sw["bias_hh"], sw["weight_hr"])
         if m is None:
             return (h_new, c_new), h_new
@@ -71,8 +90,9 @@ def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool):
     return ys, h, c
 
 
-def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=None):
-    """The model as a pure function. x (B, T, I) or (T, B, I); returns (outputs, state)."""
+def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=None, hoist: bool | None = None):
+    """The model as a pure function. x (B, T, I) or (T, B, I); returns (outputs, state). `hoist`: where the
+    input products run (see `_run_direction`); None, the default, picks by platform."""
     xs = jnp.swapaxes(x, 0, 1) if spec.batch_first else x
     steps, batch = xs.shape[0], xs.shape[1]
     rows = spec.num_layers * spec.num_directions
@@ -88,7 +108,8 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
         for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
             row = layer * spec.num_directions + d
             w = {name: params.get(f"{name}_l{layer}{suffix}") for name in PARAMS}
-            ys, h, c = _run_direction(spec, w, layer_in, h0[row], None if c0 is None else c0[row], mask, d == 1)
+            c0_row = None if c0 is None else c0[row]
+            ys, h, c = _run_direction(spec, w, layer_in, h0[row], c0_row, mask, d == 1, hoist)
             outs.append(ys)
             hs.append(h)
             cs.append(c)
