@@ -134,6 +134,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"({', '.join(f'{k}={v}' for k, v in result['thread_settings'].items() if v)}). "
         f"Started {result['started']}, {result['seconds']:.0f} s; load average {result['load_start']:.2f} at the "
         f"start, {result['load_end']:.2f} at the end.",
+        *(
+            [
+                f"Written from {len(result['merged_from'])} runs on this machine, one after another, one per framework "
+                f"group: {', '.join(result['merged_from'])} (`python -m seqnet_benchmarks.report --merge`)."
+            ]
+            if result.get("merged_from")
+            else []
+        ),
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items() if v) + ".",
         "",
@@ -252,6 +260,9 @@ def plots(result: dict[str, Any], out: Path) -> list[str]:
                 if row and row.get(f"{phase}_ms"):
                     labels.append(f"{size} {cell} {impl}")
                     values.append(row[f"{phase}_ms"])
+        if not values:  # e.g. no training step measured
+            ax.set_axis_off()
+            continue
         ax.barh(range(len(values)), values, color=[_color(lbl.split()[-1]) for lbl in labels])
         ax.set_yticks(range(len(values)), labels, fontsize=7)
         ax.invert_yaxis()
@@ -262,6 +273,8 @@ def plots(result: dict[str, Any], out: Path) -> list[str]:
     names = [f"{label}-time.png"]
     fig.savefig(out / names[0], dpi=100)
     plt.close(fig)
+    if not result["scaling"]:
+        return names
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for group in dict.fromkeys(r["group"] for r in result["scaling"]):
         for ax, axis in ((a, "steps"), (b, "batch")):
@@ -285,6 +298,28 @@ def _color(impl: str) -> str:
     return "tab:gray"
 
 
+def merge(parts: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    """One run from runs of separate frameworks on the same machine (e.g. `--groups torch`, then `--groups jax`
+    in one device lease, so that each one's results survive the other's failure): their rows, scaling and
+    per-call rows, GEMM peaks and accelerators together; machine and settings from the first."""
+    if not parts:
+        raise ValueError("merge needs at least one run")
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("machine", "device", "threads", "quick"):
+            if part.get(key) != first.get(key):
+                raise ValueError(f"runs differ in {key}: {first.get(key)!r} and {part.get(key)!r}; merge runs of one "
+                                 "machine and one setting only")  # fmt: skip
+    merged = {key: value for key, value in first.items() if key not in ("ratios", "headline", "streaming_ratios")}
+    merged.update(label=label, merged_from=[part["label"] for part in parts], load_end=parts[-1]["load_end"],
+                  seconds=sum(part["seconds"] for part in parts))  # fmt: skip
+    for key in ("gemm_gflops", "accelerators"):
+        merged[key] = {group: value for part in parts for group, value in part.get(key, {}).items()}
+    for key in ("rows", "scaling", "streaming"):
+        merged[key] = [row for part in parts for row in part.get(key, [])]
+    return merged
+
+
 def write_report(result: dict[str, Any], out: Path) -> None:
     """<label>.json, <label>.md and the PNGs in `out`. Rewrite them from a saved run with
     `python -m seqnet_benchmarks.report benchmarks/results/cpu.json`."""
@@ -298,15 +333,22 @@ def write_report(result: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m seqnet_benchmarks.report RUN.json` rewrites a run's markdown and plots from its JSON;
-    `... report --compare OLD.json NEW.json` prints each ratio's change."""
+    `... report --compare OLD.json NEW.json` prints each ratio's change; `... report RUN.json --merge A.json
+    B.json` writes runs of separate frameworks as one run named RUN."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m seqnet_benchmarks.report")
     parser.add_argument("run", nargs="?", help="a JSON that seqnet bench wrote")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None)
+    parser.add_argument("--merge", nargs="+", metavar="PART", default=None,
+                        help="runs of separate frameworks to write as one run (RUN names the merged JSON)")  # fmt: skip
     args = parser.parse_args(argv)
     if not args.compare and not args.run:
         parser.error("give a run's JSON to rewrite its report, or --compare OLD.json NEW.json")
+    if args.merge:
+        path = Path(args.run)
+        write_report(merge([json.loads(Path(p).read_text()) for p in args.merge], path.stem), path.parent)
+        return 0
     if args.compare:
         old, new = (json.loads(Path(p).read_text()) for p in args.compare)
         print(compare(old, new))

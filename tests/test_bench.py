@@ -100,3 +100,34 @@ def test_compare_prints_each_ratios_change(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps(run("old", 10.0, 10.0)))
     (tmp_path / "new.json").write_text(json.dumps(run("new", 9.0, 10.0)))
     assert report_main(["--compare", str(tmp_path / "old.json"), str(tmp_path / "new.json")]) == 0
+
+
+def test_merge_writes_runs_of_separate_frameworks_as_one(tmp_path):
+    from seqnet_benchmarks.report import main as report_main
+
+    def part(label, group, impls, seconds):
+        rows = [{"size": "S", "cell": "lstm", "impl": impl, "group": group, "note": "", "forward_ms": ms,
+                 "forward_iqr_ms": 0.1, "forward_repeats": 5, "train_ms": None, "train_iqr_ms": None,
+                 "forward_gflops": 1.0, "fraction_of_peak": 0.5, "max_diff": 0.0, "load_after": 0.1}
+                for impl, ms in impls.items()]  # fmt: skip
+        return {"label": label, "quick": False, "threads": 4, "device": "cuda", "machine": {"processor": "x",
+                "cpu_count": 4}, "thread_settings": {}, "versions": {}, "started": "then", "seconds": seconds,
+                "load_start": 0.1, "load_end": 0.2, "gemm_gflops": {group: 100.0},
+                "accelerators": {group: {"gpu": "G"}}, "rows": rows, "scaling": [], "streaming": []}  # fmt: skip
+
+    a = part("gpu-torch", "torch", {"seqnet-torch": 2.2, "torch-nn": 2.0}, 40.0)
+    b = part("gpu-jax", "jax", {"seqnet-jax": 3.0, "flax-linen": 4.0, "keras3-jax": 6.0}, 100.0)
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    assert report_main([str(tmp_path / "gpu.json"), "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    merged = json.loads((tmp_path / "gpu.json").read_text())
+    assert merged["label"] == "gpu" and merged["merged_from"] == ["gpu-torch", "gpu-jax"] and merged["seconds"] == 140
+    assert set(merged["gemm_gflops"]) == set(merged["accelerators"]) == {"torch", "jax"}
+    ratios = {r["ratio"]: r["forward"] for r in merged["ratios"]}
+    assert ratios["seqnet-torch / torch nn layer"] == pytest.approx(1.1)  # 2.2 / 2.0
+    assert ratios["seqnet-jax / fastest JAX peer (flax, keras)"] == pytest.approx(0.75)  # 3.0 / min(4.0, 6.0)
+    assert "Written from 2 runs" in (tmp_path / "gpu.md").read_text()
+    b["threads"] = 2
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    with pytest.raises(ValueError, match="runs differ in threads"):
+        report_main([str(tmp_path / "gpu.json"), "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
