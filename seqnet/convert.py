@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import ConversionError, SeqnetError, SpecError, WeightsError
+from seqnet.errors import ConversionError, NotExpressible, SeqnetError, SpecError, WeightsError
 from seqnet.registry import Converter, check_options, converters, get_converter
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, require_spec
@@ -404,9 +404,9 @@ def head_entries(arrays: Mapping[str, Any], head: str, transposed: bool = False)
     return weight, (canonical_float(bias) if bias is not None else np.zeros(weight.shape[0], weight.dtype))
 
 
-def cannot_express(framework: str, field_: str, value: Any, why: str, backend: str) -> ConversionError:
+def cannot_express(framework: str, field_: str, value: Any, why: str, backend: str) -> NotExpressible:
     """The error for a Spec the framework's standard layer cannot express, pointing to a seqnet backend."""
-    return ConversionError(
+    return NotExpressible(
         f"{framework} has no standard layer for Spec.{field_}={value!r}: {why}; "
         f"seqnet.build(spec, {backend!r}) runs this spec"
     )

@@ -38,6 +38,12 @@ class ConversionError(SeqnetError, ValueError):
     cannot express (the message names the attribute or field, its value and why)."""
 
 
+class NotExpressible(ConversionError):
+    """A Spec that a framework's own standard layer cannot express (a sigmoid RNN in torch.nn, a projected
+    LSTM in Keras): the message names the field, its value, why, and the seqnet backend that runs the spec.
+    A ConversionError, so code that catches those catches this too."""
+
+
 class TrainingError(SeqnetError, FloatingPointError):
     """Training diverged: the loss became NaN or infinite (the message names the step, epoch and the remedies).
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.convert import Imported, finish
-from seqnet.errors import ConversionError, SeqnetError
+from seqnet.errors import ConversionError, NotExpressible
 from seqnet.io import SPEC_KEY, from_contents, read_safetensors, save
 from seqnet.parity import TOLERANCE, scaled_diff
 from seqnet.registry import Converter, converters
@@ -120,9 +120,8 @@ def run(model_file: ModelFile, x: np.ndarray) -> tuple[np.ndarray, str]:
                 impl = converter.load()
                 outputs = impl.run_file(model_file.path, model_file.spec, model_file.prefix, model_file.head, x)
                 return np.asarray(outputs), f"{model_file.format}'s own layer"
-            except SeqnetError as exc:
-                if "has no standard layer" not in str(exc):
-                    raise
+            except NotExpressible:  # a spec its own layer cannot run (a sigmoid RNN in a .pt): NumPy runs it
+                pass
     from seqnet.build import build, predict
 
     return predict(build(model_file.spec, "numpy", model_file.weights, model_file.weights.dtype.name), x)[0], (

@@ -336,8 +336,9 @@ def test_flax_refusals_name_the_attribute(index):
 )
 def test_to_framework_refuses_what_the_layer_cannot_express(framework, spec, message):
     need(framework)
-    with pytest.raises(seqnet.ConversionError, match=message):
+    with pytest.raises(seqnet.NotExpressible, match=message) as info:
         seqnet.to_framework(spec, seqnet.init_weights(spec), framework)
+    assert isinstance(info.value, seqnet.ConversionError)  # what callers catching conversions already catch
 
 
 def test_nnx_gru_refuses_a_reset_bias_that_linen_holds():
@@ -641,3 +642,22 @@ def test_into_for_paddle_keras_and_flax():
     assert seqnet.to_framework(gru_spec, lstm_weights, "flax", into=module) is module
     lstm_want, _ = seqnet.predict(seqnet.build(gru_spec, "numpy", lstm_weights), x)
     assert parity.scaled_diff(np.asarray(module(x)), lstm_want) <= 1e-5
+
+
+def test_a_checkpoint_its_framework_cannot_run_is_run_by_numpy(tmp_path):
+    """A sigmoid RNN saved as a torch checkpoint: torch.nn has no layer for it (NotExpressible), so the parity
+    report runs the file's weights by the NumPy reference; any other conversion error would propagate."""
+    need("torch")
+    from seqnet import files
+
+    spec = seqnet.Spec("rnn", 2, 3, activation="sigmoid")
+    weights = seqnet.init_weights(spec, seed=1)
+    written = files.write(tmp_path / "m.pt", spec, weights)
+    x = np.random.default_rng(0).standard_normal((2, 4, 2)).astype(np.float32)
+    outputs, ran_by = files.run(written, x)
+    assert ran_by == "seqnet's NumPy reference"
+    h = np.zeros((2, 3), np.float32)  # by hand: h_t = sigmoid(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)
+    for t in range(4):
+        z = x[:, t] @ weights["weight_ih_l0"].T + weights["bias_ih_l0"] + h @ weights["weight_hh_l0"].T
+        h = 1 / (1 + np.exp(-(z + weights["bias_hh_l0"])))
+        assert np.allclose(outputs[:, t], h, atol=1e-6)

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.convert import Imported, cannot_express, canonical_float, check_fits
-from seqnet.errors import BackendUnavailable, ConversionError
+from seqnet.errors import BackendUnavailable, ConversionError, NotExpressible
 from seqnet.registry import _findable
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -310,7 +310,7 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
     if spec.proj_size:
         raise cannot_express("Keras", "proj_size", spec.proj_size, "Keras's LSTM has no projection", "jax")
     if not spec.batch_first:
-        raise ConversionError(
+        raise NotExpressible(
             "Keras's recurrent layers take batch-major input (B, T, I) only: Spec.batch_first=False cannot be "
             "expressed; convert dataclasses.replace(spec, batch_first=True) (the same weights) and pass x batch-major"
         )

@@ -99,14 +99,11 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     return Imported(fields, arrays, f"the paddle.nn.{type(obj).__name__}")
 
 
-def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
-    """Paddle's own `nn.SimpleRNN` / `nn.LSTM` / `nn.GRU` (and `nn.Linear` head) with `weights` set, in the
-    weights' dtype; or the weights set into `into` (a layer, or (layer, Linear) with a head)."""
-    model = _model()
-    paddle = model.paddle
+def _require_expressible(spec: Spec) -> None:
+    """A NotExpressible for a spec paddle.nn's layers cannot run (a sigmoid RNN, the reset-before GRU)."""
     if spec.cell == "rnn" and spec.activation == "sigmoid":
         raise cannot_express("paddle.nn", "activation", "sigmoid", "paddle.nn.SimpleRNN offers tanh and relu", "paddle")
-    if spec.gru_variant == "reset_before":
+    if spec.cell == "gru" and spec.gru_variant == "reset_before":
         raise cannot_express(
             "paddle.nn",
             "gru_variant",
@@ -114,6 +111,14 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
             "paddle.nn.GRU applies the reset gate after the hidden product",
             "paddle",
         )
+
+
+def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
+    """Paddle's own `nn.SimpleRNN` / `nn.LSTM` / `nn.GRU` (and `nn.Linear` head) with `weights` set, in the
+    weights' dtype; or the weights set into `into` (a layer, or (layer, Linear) with a head)."""
+    model = _model()
+    paddle = model.paddle
+    _require_expressible(spec)
     arrays = dict(weights)
     if not spec.bias:
         warnings.warn(
@@ -263,6 +268,7 @@ def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray
     seqnet's head (Paddle's Linear weight is (in, out)) and output_mode applied in NumPy."""
     from seqnet.convert import apply_head
 
+    _require_expressible(spec)
     model = _model()
     paddle = model.paddle
     state = read_file(path)

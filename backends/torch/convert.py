@@ -87,16 +87,23 @@ def _read_head(layer: Any, head: Any) -> tuple[int, np.ndarray, np.ndarray]:
     return head.out_features, weight, bias
 
 
-def to_framework(spec: Spec, weights: Weights, into: Any = None, device: Any = None, dtype: Any = None) -> Any:
-    """torch's own `nn.RNN` / `nn.LSTM` / `nn.GRU` (and `nn.Linear` head) with `weights` loaded, in the weights'
-    dtype unless `dtype` is given, on `device`; or the weights loaded into `into`."""
-    torch = _torch()
-    from .model import fused_layer, fused_reason
+def _require_expressible(spec: Spec) -> None:
+    """A NotExpressible for a spec torch.nn's layers cannot run (a sigmoid RNN, the reset-before GRU)."""
+    from .model import fused_reason
 
     reason = fused_reason(spec)
     if reason:
         field = "activation" if spec.cell == "rnn" else "gru_variant"
         raise cannot_express("torch.nn", field, getattr(spec, field), reason, "torch")
+
+
+def to_framework(spec: Spec, weights: Weights, into: Any = None, device: Any = None, dtype: Any = None) -> Any:
+    """torch's own `nn.RNN` / `nn.LSTM` / `nn.GRU` (and `nn.Linear` head) with `weights` loaded, in the weights'
+    dtype unless `dtype` is given, on `device`; or the weights loaded into `into`."""
+    torch = _torch()
+    from .model import fused_layer
+
+    _require_expressible(spec)
     rnn_state = {
         name: torch.from_numpy(np.array(value)) for name, value in weights.items() if not name.startswith("head.")
     }
@@ -238,6 +245,7 @@ def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray
     from .model import fused_layer
 
     torch = _torch()
+    _require_expressible(spec)
     state = read_file(path)
     first = state[f"{prefix}weight_ih_l0"]
     layer = fused_layer(spec).to(dtype=first.dtype)
