@@ -46,11 +46,16 @@ def _impl(name, apply, params, x, y):
     return Impl(name, "jax", lambda: fwd(params, x).block_until_ready(), train, lambda: np.asarray(fwd(params, x)))
 
 
-def hand_scan(spec, params, x):
+def hand_scan(spec, params, x, state=None):
     """The hand-written reference: per layer and direction a lax.scan whose step does both products,
-    weights transposed and biases summed once outside the scan."""
+    weights transposed and biases summed once outside the scan. x (B, T, I), state (h, c) each (L*D, B, H)
+    or None (zeros) -> (outputs (B, T, D*H), (h_n, c_n))."""
     hidden = spec.hidden_size
     layer_in = jnp.swapaxes(x, 0, 1)
+    if state is None:
+        zeros = jnp.zeros((spec.num_layers * spec.num_directions, x.shape[0], hidden), x.dtype)
+        state = (zeros, zeros)
+    finals = []
     for k in range(spec.num_layers):
         outs = []
         for s in ("", "_reverse")[: spec.num_directions]:
@@ -73,11 +78,14 @@ def hand_scan(spec, params, x):
                     h = (1 - z) * n + z * h
                 return (h, c), h
 
-            zeros = jnp.zeros((x.shape[0], hidden), x.dtype)
-            _, ys = lax.scan(step, (zeros, zeros), layer_in, reverse=bool(s))
+            row = k * spec.num_directions + (1 if s else 0)
+            final, ys = lax.scan(step, (state[0][row], state[1][row]), layer_in, reverse=bool(s))
             outs.append(ys)
+            finals.append(final)
         layer_in = jnp.concatenate(outs, axis=-1)
-    return jnp.swapaxes(layer_in, 0, 1)
+    h_n = jnp.stack([h for h, _ in finals])
+    c_n = jnp.stack([c for _, c in finals])
+    return jnp.swapaxes(layer_in, 0, 1), (h_n, c_n)
 
 
 def _flax(spec, x, y):
@@ -129,7 +137,7 @@ def implementations(spec, size, threads, device="cpu"):
     model = seqnet.build(spec, "jax", weights, device=target)
     impls = [
         _impl("seqnet-jax", lambda p, xs: model.apply(p, xs)[0], model.params, x, y),
-        _impl("jax-hand-scan", lambda p, xs: hand_scan(spec, p, xs), model.params, x, y),
+        _impl("jax-hand-scan", lambda p, xs: hand_scan(spec, p, xs)[0], model.params, x, y),
     ]
     for peer in (_flax, _keras):
         try:

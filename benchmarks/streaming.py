@@ -77,10 +77,10 @@ def _jax(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Call
 
     model = seqnet.build(spec, "jax", w)
     xj, st = jnp.asarray(x), tuple(jnp.asarray(s) for s in state)
-    hand = jax.jit(lambda p, xs: hand_scan(spec, p, xs))
+    hand = jax.jit(lambda p, xs, state: hand_scan(spec, p, xs, state))  # the state carried, as seqnet's
     return {
         "seqnet-jax": lambda: model(xj, st)[0].block_until_ready(),
-        "jax-hand-scan": lambda: hand(model.params, xj).block_until_ready(),
+        "jax-hand-scan": lambda: hand(model.params, xj, st)[0].block_until_ready(),
     }
 
 
