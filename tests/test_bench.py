@@ -50,6 +50,9 @@ def test_device_and_group_arguments_are_checked_on_the_cpu(capsys):
     with pytest.raises(SystemExit):
         main(["--compare", "no/such/run.json"])
     assert "--compare no/such/run.json: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--budget", "0"])
+    assert "--budget 0.0: must be a positive number of seconds" in capsys.readouterr().err
 
 
 def test_seqnet_bench_passes_every_argument_to_the_harness(capsys):
