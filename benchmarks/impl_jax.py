@@ -3,8 +3,8 @@ layers on the JAX backend (the peers, where installed).
 
 Requirements: jax; flax and keras (KERAS_BACKEND=jax) for the peers. Everything is jitted: forward is
 jit(apply); a training step is one jit of value_and_grad of the MSE plus an SGD-with-momentum update in
-jax.numpy. With device="cuda" the arrays live on JAX's GPU (its default device there); block_until_ready
-ends each timed call.
+jax.numpy. With device="cuda" the arrays live on JAX's GPU (its default device there), and bfloat16 and
+float16 rows of seqnet's model are added; block_until_ready ends each timed call.
 """
 
 from __future__ import annotations
@@ -129,6 +129,20 @@ def _keras(spec, x, y):
     return _impl("keras3-jax", apply, trainable, x, y)
 
 
+def half_precision(spec, weights, x, y, target):
+    """seqnet-jax in bfloat16 and float16 (params, inputs and targets in that dtype; outputs compared with
+    the float32 model's as float32)."""
+    impls = []
+    for label, dtype in (("bf16", "bfloat16"), ("fp16", "float16")):
+        model = seqnet.build(spec, "jax", weights, dtype=dtype, device=target)
+        made = _impl(f"seqnet-jax-{label}", lambda p, xs, m=model: m.apply(p, xs)[0], model.params,
+                     x.astype(dtype), y.astype(dtype))  # fmt: skip
+        forward = made.output
+        made.output = lambda f=forward: np.asarray(f(), np.float32)
+        impls.append(made)
+    return impls
+
+
 def implementations(spec, size, threads, device="cpu"):
     weights = seqnet.init_weights(spec)
     x_np, y_np = inputs(spec, size)
@@ -139,6 +153,8 @@ def implementations(spec, size, threads, device="cpu"):
         _impl("seqnet-jax", lambda p, xs: model.apply(p, xs)[0], model.params, x, y),
         _impl("jax-hand-scan", lambda p, xs: hand_scan(spec, p, xs)[0], model.params, x, y),
     ]
+    if device == "cuda":  # half precision, where GPUs have the units for it
+        impls += half_precision(spec, weights, x, y, target)
     for peer in (_flax, _keras):
         try:
             made = peer(spec, x, y)

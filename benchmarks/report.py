@@ -28,6 +28,8 @@ RATIOS = [
     ("seqnet-torch bfloat16 / nn layer bfloat16", "seqnet-torch-bf16", ("torch-nn-bf16",), 1.03),
     ("seqnet-torch float16 / nn layer float16", "seqnet-torch-fp16", ("torch-nn-fp16",), 1.03),
     ("torch nn layer bfloat16 / float32", "torch-nn-bf16", ("torch-nn",), None),
+    ("seqnet-jax bfloat16 / float32", "seqnet-jax-bf16", ("seqnet-jax",), None),
+    ("seqnet-jax float16 / float32", "seqnet-jax-fp16", ("seqnet-jax",), None),
 ]
 # one step, batch 1, state carried: (label, seqnet's impl, the framework's own, goal)
 STREAMING = [

@@ -40,7 +40,8 @@ def build(
         Canonical weights (`layout` lists them); None draws `init_weights(spec)`.
     dtype : str
         "float32" or "float64" on every backend that declares it (JAX's float64 needs its 64-bit mode,
-        onnxruntime is float32 only); torch also "float16" and "bfloat16" (weights in and out as float32).
+        onnxruntime is float32 only); torch and jax also "float16" and "bfloat16" (weights in and out as
+        float32).
     **options
         The backend's options: numpy ``seed``, ``fused``; torch ``device``, ``fused``; paddle ``device``,
         ``fused``; jax ``device``; onnxruntime ``providers``, ``threads``, ``opset``. A misspelt one is an error
@@ -78,7 +79,7 @@ def weights_of(model: Any) -> Weights:
     Returns
     -------
     Weights
-        NumPy arrays in the model's dtype (float32 for a float16 or bfloat16 torch model), exactly the values
+        NumPy arrays in the model's dtype (float32 for a float16 or bfloat16 model), exactly the values
         the model holds.
     """
     name = getattr(model, "seqnet_backend", None)

@@ -134,3 +134,27 @@ def test_merge_writes_runs_of_separate_frameworks_as_one(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(b))
     with pytest.raises(ValueError, match="runs differ in threads"):
         report_main([str(tmp_path / "gpu.json"), "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+
+
+def test_jax_half_precision_rows_run_and_match(tmp_path):
+    """The bfloat16 and float16 rows a GPU run adds, exercised on the CPU: forward, training step, and outputs
+    within the formats' rounding of the float32 model's."""
+    pytest.importorskip("jax", reason="the JAX rows need jax")
+    import jax
+    import numpy as np
+    from seqnet_benchmarks.impl_jax import half_precision
+    from seqnet_benchmarks.workloads import inputs, spec_for
+
+    import seqnet
+
+    spec = spec_for("gru", "S")
+    weights = seqnet.init_weights(spec)
+    x, y = (jax.numpy.asarray(a) for a in inputs(spec, "S"))
+    want = np.asarray(seqnet.build(spec, "jax", weights)(x)[0])
+    rows = half_precision(spec, weights, x, y, jax.devices("cpu")[0])
+    assert [r.name for r in rows] == ["seqnet-jax-bf16", "seqnet-jax-fp16"]
+    for row, unit in zip(rows, (2.0**-8, 2.0**-11)):
+        row.forward()
+        row.train_step()
+        got = row.output()
+        assert got.dtype == np.float32 and np.max(np.abs(got - want)) <= 40 * unit

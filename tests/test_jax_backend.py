@@ -162,3 +162,29 @@ def test_hoisted_input_products_match_numpy(case):
     for name in ref_grads:
         assert parity.scaled_diff(grads[name], ref_grads[name]) <= 1e-9, name
     assert parity.scaled_diff(dx, ref_dx) <= 1e-9
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision(dtype):
+    """float16 and bfloat16 models: NumPy's float64 answers within a few of the format's rounding units
+    (lengths, both directions, two layers, a head), float32 back from predict and weights_of, and a pure
+    apply that differentiates in that dtype."""
+    spec = Spec("lstm", 3, 8, num_layers=2, bidirectional=True, output_size=2)
+    weights = init_weights(spec, seed=2)
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
+    lengths = np.array([6, 2, 5, 1])
+    reference = seqnet.build(spec, "numpy", weights, "float64")
+    ref, ref_state = seqnet.predict(reference, x.astype(np.float64), None, lengths)
+    model = seqnet.build(spec, "jax", weights, dtype=dtype)
+    assert all(str(p.dtype) == dtype for p in model.params.values())
+    out, state = seqnet.predict(model, x, lengths=lengths)
+    assert out.dtype == np.float32  # NumPy back, as float32
+    unit = {"bfloat16": 2.0**-8, "float16": 2.0**-11}[dtype]  # the format's rounding unit
+    assert parity.scaled_diff(out, ref) <= 40 * unit
+    assert all(parity.scaled_diff(a, b) <= 40 * unit for a, b in zip(state, ref_state))
+    back = seqnet.weights_of(model)  # float32, each within half a unit of the given weights
+    assert all(back[k].dtype == np.float32 and np.allclose(back[k], weights[k], rtol=unit, atol=0) for k in weights)
+    with pytest.raises(InputError, match=f"x has dtype float32, the model computes in {dtype}"):
+        model(jnp.asarray(x))
+    grads = jax.grad(lambda p: jnp.sum(model.apply(p, jnp.asarray(x, dtype))[0].astype(jnp.float32) ** 2))(model.params)
+    assert all(str(g.dtype) == dtype and bool(jnp.all(jnp.isfinite(g))) for g in grads.values())

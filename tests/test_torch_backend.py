@@ -155,7 +155,7 @@ def test_half_precision_where_torch_supports_it(dtype):
     assert all(back[k].dtype == np.float32 and np.allclose(back[k], weights[k], rtol=unit, atol=0) for k in weights)
 
 
-def test_half_precision_is_torch_only():
+def test_half_precision_is_refused_where_the_backend_lacks_it():
     allowed = r"one of \('float32', 'float64'\)$"
     with pytest.raises(seqnet.WeightsError, match=rf"dtype='bfloat16' is not supported: {allowed}"):
         seqnet.build(Spec("rnn", 2, 3), "numpy", dtype="bfloat16")

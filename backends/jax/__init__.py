@@ -8,4 +8,5 @@ backend = Backend(
     requires=("jax",),
     install="'seqnet[jax]'",
     distributions=("jax", "jaxlib"),
+    dtypes=("float32", "float64", "float16", "bfloat16"),
 )

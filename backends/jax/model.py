@@ -16,6 +16,9 @@ training step 3.9 against 4.8 ms; on XLA:CPU the same change measured 2x slower 
 lowering by `lax.platform_dependent`. The weights are transposed once outside the scan, and for rnn and
 lstm the two biases summed once (their sum is all the cell uses).
 
+float16 and bfloat16: `build(..., dtype="bfloat16")` rounds the weights once and computes in that dtype
+(`seqnet.predict` and `seqnet.weights_of` give float32 back, as for torch's half-precision models).
+
 float64: JAX computes in float32 unless x64 is enabled (`jax.config.update("jax_enable_x64", True)` or
 JAX_ENABLE_X64=1 before use); `build(..., dtype="float64")` without it raises an error saying so, rather
 than silently computing in float32.
@@ -37,6 +40,8 @@ from seqnet.inputs import check_call
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
+
+HALF = ("float16", "bfloat16")  # computed in as given; weights in and out of seqnet as float32
 
 
 class _Ops:
@@ -188,22 +193,32 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = No
             "jax.config.update('jax_enable_x64', True) (or set JAX_ENABLE_X64=1) before building; "
             "without it JAX would silently compute in float32"
         )
-    params = {name: jnp.asarray(np.asarray(value, dtype=dtype)) for name, value in weights.items()}
+    # float16 and bfloat16: the canonical float32 weights rounded once to the model's dtype (NumPy has no
+    # bfloat16 of its own, so the cast is JAX's)
+    wide = "float32" if dtype in HALF else dtype
+    params = {name: jnp.asarray(np.asarray(value, wide), dtype=dtype) for name, value in weights.items()}
     if device is not None:
         params = jax.device_put(params, device)
     return JaxRNN(spec, params, dtype)
 
 
 def weights_of(model: JaxRNN) -> dict[str, np.ndarray]:
-    return {name: np.asarray(value) for name, value in model.params.items()}
+    return {name: to_numpy(value) for name, value in model.params.items()}
 
 
 def to_numpy(value: Any) -> np.ndarray:
-    return np.asarray(value)
+    """A NumPy array of a JAX array; float16 and bfloat16 as float32 (seqnet's canonical dtypes)."""
+    array = np.asarray(value)
+    return array.astype(np.float32) if array.dtype.name in HALF else array
 
 
 def from_numpy(value: Any, model: JaxRNN):
-    return jnp.asarray(value)
+    """A NumPy array as a JAX array; floating arrays for a float16 or bfloat16 model in its dtype (NumPy cannot
+    hold bfloat16), other dtypes kept for seqnet's checks."""
+    array = np.asarray(value)
+    if model.dtype in HALF and array.dtype.kind == "f":
+        return jnp.asarray(array, dtype=model.dtype)
+    return jnp.asarray(array)
 
 
 def loss_fn(loss: str, outputs, target, w):
