@@ -51,6 +51,21 @@ def require(backend: str) -> None:
         jax.config.update("jax_enable_x64", True)
 
 
+def check_half_precision(model, out, state, ref, ref_state, weights, dtype: str) -> None:
+    """A float16 or bfloat16 model's predict results against the float64 reference: float32 back, within 40
+    rounding units of the format; its weights back as float32, each within half a unit of the given ones."""
+    import numpy as np
+
+    from seqnet import parity
+
+    assert out.dtype == np.float32  # NumPy back, as float32
+    unit = {"bfloat16": 2.0**-8, "float16": 2.0**-11}[dtype]  # the format's rounding unit
+    assert parity.scaled_diff(out, ref) <= 40 * unit
+    assert all(parity.scaled_diff(a, b) <= 40 * unit for a, b in zip(state, ref_state))
+    back = seqnet.weights_of(model)
+    assert all(back[k].dtype == np.float32 and np.allclose(back[k], weights[k], rtol=unit, atol=0) for k in weights)
+
+
 @pytest.fixture(params=FRAMEWORK_BACKENDS)
 def framework(request) -> str:
     """Each framework backend in turn (skipped where its framework is not installed)."""

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import check_half_precision, require
 
 import seqnet
 from seqnet import BackendError, InputError, Spec, init_weights, parity
@@ -178,12 +178,7 @@ def test_half_precision(dtype):
     model = seqnet.build(spec, "jax", weights, dtype=dtype)
     assert all(str(p.dtype) == dtype for p in model.params.values())
     out, state = seqnet.predict(model, x, lengths=lengths)
-    assert out.dtype == np.float32  # NumPy back, as float32
-    unit = {"bfloat16": 2.0**-8, "float16": 2.0**-11}[dtype]  # the format's rounding unit
-    assert parity.scaled_diff(out, ref) <= 40 * unit
-    assert all(parity.scaled_diff(a, b) <= 40 * unit for a, b in zip(state, ref_state))
-    back = seqnet.weights_of(model)  # float32, each within half a unit of the given weights
-    assert all(back[k].dtype == np.float32 and np.allclose(back[k], weights[k], rtol=unit, atol=0) for k in weights)
+    check_half_precision(model, out, state, ref, ref_state, weights, dtype)
     with pytest.raises(InputError, match=f"x has dtype float32, the model computes in {dtype}"):
         model(jnp.asarray(x))
     grads = jax.grad(lambda p: jnp.sum(model.apply(p, jnp.asarray(x, dtype))[0].astype(jnp.float32) ** 2))(model.params)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import check_half_precision
 
 import seqnet
 from seqnet import BackendError, InputError, Spec, init_weights, parity
@@ -147,12 +148,7 @@ def test_half_precision_where_torch_supports_it(dtype):
         out, state = seqnet.predict(model, x, lengths=np.array([6, 2, 5, 1]))
     except (RuntimeError, NotImplementedError) as exc:  # a kernel torch lacks on this device
         pytest.skip(f"torch {torch.__version__} has no {dtype} RNN kernel on the CPU: {exc}")
-    assert out.dtype == np.float32  # NumPy back, as float32
-    unit = {"bfloat16": 2.0**-8, "float16": 2.0**-11}[dtype]  # the format's rounding unit
-    assert parity.scaled_diff(out, ref) <= 40 * unit
-    assert all(parity.scaled_diff(a, b) <= 40 * unit for a, b in zip(state, ref_state))
-    back = seqnet.weights_of(model)  # float32, each within half a unit of the given weights
-    assert all(back[k].dtype == np.float32 and np.allclose(back[k], weights[k], rtol=unit, atol=0) for k in weights)
+    check_half_precision(model, out, state, ref, ref_state, weights, dtype)
 
 
 def test_half_precision_is_refused_where_the_backend_lacks_it():
