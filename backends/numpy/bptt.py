@@ -251,13 +251,16 @@ def backward(
     flat = da_all.reshape(-1, width)
     entering = (tape.states[1:] if tape.reverse else tape.states[:-1]).reshape(-1, n)
     flat_x = xs.reshape(-1, xs.shape[2])
+    # b_hh's gradient, and b_ih's where the input's product takes the same pre-activation (a spec has both
+    # biases or neither)
+    d_bias = None if g.b_hh is None else flat.sum(axis=0)
     g.w_hh[order] += flat.T @ entering
-    if g.b_hh is not None:
-        g.b_hh[order] += flat.sum(axis=0)
+    if g.b_hh is not None and d_bias is not None:
+        g.b_hh[order] += d_bias
     if lstm:  # the input's products take the same pre-activation gradients
         g.w_ih[order] += flat.T @ flat_x
-        if g.b_ih is not None:
-            g.b_ih[order] += flat.sum(axis=0)
+        if g.b_ih is not None and d_bias is not None:
+            g.b_ih[order] += d_bias
         return (flat @ w["w_ih"]).reshape(xs.shape)
     assert da_new is not None  # the GRU's n rows: the input's product is outside r * (.)
     flat_new = da_new.reshape(-1, n)
@@ -265,8 +268,8 @@ def backward(
     new = slice(2 * n, 3 * n)
     g.w_ih[rz] += flat[:, rz].T @ flat_x
     g.w_ih[new] += flat_new.T @ flat_x
-    if g.b_ih is not None:
-        g.b_ih[rz] += flat[:, rz].sum(axis=0)
+    if g.b_ih is not None and d_bias is not None:
+        g.b_ih[rz] += d_bias[rz]
         g.b_ih[new] += flat_new.sum(axis=0)
     d_x = flat[:, rz] @ w["w_ih"][rz]
     d_x += flat_new @ w["w_ih"][new]
