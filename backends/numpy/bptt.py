@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import Params
+from .fused import tanh_rows
 
 
 def supports(cell: str, gru_variant: str, params: Params) -> bool:
@@ -71,12 +72,7 @@ def _layouts(cell: str, p: Params, dtype: np.dtype) -> dict[str, np.ndarray]:
     the GRU's r, z, n already are), and the forward copies' sigmoid rows halved (sig(z) = (1 + tanh(z / 2)) / 2,
     so one tanh covers every gate; halving is exact); the backward uses the reordered, unscaled weights."""
     gh, n = p.w_hh.shape[0], p.w_hh.shape[1]
-    if cell == "lstm":
-        order = np.r_[0 : 2 * n, 3 * n : 4 * n, 2 * n : 3 * n]
-        sigmoid_rows = 3 * n
-    else:
-        order = np.arange(gh)
-        sigmoid_rows = 2 * n
+    order, sigmoid_rows = tanh_rows(cell, n)
     scale = np.ones(gh, dtype)
     scale[:sigmoid_rows] = 0.5
     b_ih = np.zeros(gh, dtype) if p.b_ih is None else p.b_ih

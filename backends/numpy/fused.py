@@ -44,6 +44,15 @@ import numpy as np
 from .cells import Params
 
 
+def tanh_rows(cell: str, n: int) -> tuple[np.ndarray, int]:
+    """How the kernels (these and bptt.py's) store a cell's gate rows so that one tanh gives every gate: the
+    rows reordered with the sigmoid gates first (LSTM i, f, o, g; the GRU's r, z, n already are), and how many
+    leading rows are sigmoid gates, stored halved: sig(z) = (1 + tanh(z / 2)) / 2 (halving is exact)."""
+    if cell == "lstm":
+        return np.r_[0 : 2 * n, 3 * n : 4 * n, 2 * n : 3 * n], 3 * n
+    return np.arange(3 * n), 2 * n
+
+
 class FusedDirection:
     """One layer-direction's weights, prepared once for the fused kernel of its cell (feature-major).
 
@@ -64,13 +73,13 @@ class FusedDirection:
         b_hh = p.b_hh if p.b_hh is not None else np.zeros(gh, dtype)
         self.stacked = cell == "lstm"  # whether the step's operand holds x_t and 1 below h
         self.w_ih = self.bias = self.b_hn = None
+        order, sigmoid_rows = tanh_rows(cell, n)
         if cell == "lstm":
-            order = np.r_[0 : 2 * n, 3 * n : 4 * n, 2 * n : 3 * n]  # i, f, o, g: the sigmoid gates first
             w = np.concatenate([p.w_hh[order], p.w_ih[order], (b_ih + b_hh)[order, None]], axis=1)
-            w[: 3 * n] *= 0.5  # sig(z) = (1 + tanh(z / 2)) / 2: the halving is exact in binary floating point
+            w[:sigmoid_rows] *= 0.5
         else:
             half = np.ones(gh, dtype)
-            half[: 2 * n] = 0.5  # r and z
+            half[:sigmoid_rows] = 0.5  # r and z
             w = p.w_hh * half[:, None]
             bias = b_ih.copy()
             bias[: 2 * n] += b_hh[: 2 * n]
