@@ -100,17 +100,12 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
 
 
 def _require_expressible(spec: Spec) -> None:
-    """A NotExpressible for a spec paddle.nn's layers cannot run (a sigmoid RNN, the reset-before GRU)."""
-    if spec.cell == "rnn" and spec.activation == "sigmoid":
-        raise cannot_express("paddle.nn", "activation", "sigmoid", "paddle.nn.SimpleRNN offers tanh and relu", "paddle")
-    if spec.cell == "gru" and spec.gru_variant == "reset_before":
-        raise cannot_express(
-            "paddle.nn",
-            "gru_variant",
-            "reset_before",
-            "paddle.nn.GRU applies the reset gate after the hidden product",
-            "paddle",
-        )
+    """A NotExpressible for a spec paddle.nn's layers cannot run (a sigmoid RNN, the reset-before GRU; a spec
+    without biases gets zero biases, with a warning, instead)."""
+    missing = _model().missing_form(spec)
+    if missing:
+        field, why = missing
+        raise cannot_express("paddle.nn", field, getattr(spec, field), why, "paddle")
 
 
 def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
@@ -268,8 +263,8 @@ def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray
     seqnet's head (Paddle's Linear weight is (in, out)) and output_mode applied in NumPy."""
     from seqnet.convert import apply_head
 
-    _require_expressible(spec)
     model = _model()
+    _require_expressible(spec)
     paddle = model.paddle
     state = read_file(path)
     dtype = str(state[next(k for k in state if k.startswith(prefix) and k.endswith("weight_ih"))].dtype)

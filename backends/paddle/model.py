@@ -74,12 +74,20 @@ F = paddle.nn.functional
 _FUSED = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}
 
 
+def missing_form(spec: Spec) -> tuple[str, str] | None:
+    """(the Spec field, why) where Paddle's RNN layers have no form for `spec`; None where they have one."""
+    if spec.cell == "rnn" and spec.activation == "sigmoid":
+        return "activation", "paddle.nn.SimpleRNN offers tanh and relu only"
+    if spec.cell == "gru" and spec.gru_variant == "reset_before":
+        return "gru_variant", "paddle.nn.GRU applies the reset gate after the hidden product only"
+    return None
+
+
 def fused_reason(spec: Spec) -> str | None:
     """Why Paddle's fused layer cannot express `spec` (None if it can)."""
-    if spec.cell == "rnn" and spec.activation == "sigmoid":
-        return "paddle.nn.SimpleRNN offers tanh and relu only"
-    if spec.cell == "gru" and spec.gru_variant == "reset_before":
-        return "paddle.nn.GRU applies the reset gate after the hidden product only"
+    missing = missing_form(spec)
+    if missing:
+        return missing[1]
     if not spec.bias:
         return (
             "Paddle 3.3.1's RNN layers crash when built with bias_ih_attr=False, and their fused kernel cannot "
