@@ -322,6 +322,157 @@ def merge(parts: list[dict[str, Any]], label: str) -> dict[str, Any]:
     return merged
 
 
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {"median": float(np.median(values)), "min": min(values), "max": max(values), "values": values}
+
+
+def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    """Each ratio's median and range over whole runs of the harness on one machine, one after another. Each
+    run's ratio is interleaved within that run (its implementations alternate); between runs a shared machine's
+    speed moves, so the median over runs says what one run cannot: whether a ratio near a goal stays there."""
+    if len(runs) < 2:
+        raise ValueError(f"--runs takes at least two runs, not {len(runs)}")
+    first = runs[0]
+    for run in runs[1:]:
+        for key in ("machine", "device", "threads", "quick", "versions"):
+            if run.get(key) != first.get(key):
+                raise ValueError(f"runs differ in {key}: {first.get(key)!r} and {run.get(key)!r}; summarise runs of "
+                                 "one machine, one setting and the same versions only")  # fmt: skip
+    found: dict[tuple, list[float]] = {}
+    goals: dict[str, float | None] = {}
+    for run in runs:
+        for r in run.get("ratios") or ratios(run["rows"]):
+            goals[r["ratio"]] = r["goal"]
+            for phase in ("forward", "train"):
+                if r.get(phase) is not None:
+                    found.setdefault((r["ratio"], r["size"], r["cell"], phase), []).append(r[phase])
+    order = [label for label, *_ in RATIOS]
+    cells = ("rnn", "lstm", "gru")
+    configs = sorted({(k[0], k[1], k[2]) for k in found},
+                     key=lambda k: (order.index(k[0]), "SML".index(k[1]), cells.index(k[2])))  # fmt: skip
+    by_config = []
+    for ratio, size, cell in configs:
+        entry: dict[str, Any] = {"ratio": ratio, "size": size, "cell": cell, "goal": goals[ratio]}
+        for phase in ("forward", "train"):
+            values = found.get((ratio, size, cell, phase))
+            if values:
+                entry[phase] = _spread(values)
+        by_config.append(entry)
+    summary = []
+    for ratio in dict.fromkeys(e["ratio"] for e in by_config):
+        entry = {"ratio": ratio, "goal": goals[ratio]}
+        for phase in ("forward", "train"):
+            medians = [e[phase]["median"] for e in by_config if e["ratio"] == ratio and phase in e]
+            if medians:
+                entry[phase] = _spread(medians)
+                goal = goals[ratio]
+                entry[phase]["met"] = None if goal is None else sum(m <= goal for m in medians)
+        summary.append(entry)
+    # the NumPy forward against each run's own best product, and against the best product of all the runs (the
+    # 1024 x 1024 product itself moves between runs: a slow one makes a fraction look higher)
+    best = max(run["gemm_gflops"]["numpy"] for run in runs if "numpy" in run.get("gemm_gflops", {})) if any(
+        "numpy" in run.get("gemm_gflops", {}) for run in runs) else None  # fmt: skip
+    peak: dict[tuple, list[float]] = {}
+    of_best: dict[tuple, list[float]] = {}
+    for run in runs:
+        for row in run["rows"]:
+            if row["impl"] == "seqnet-numpy" and row["size"] in ("M", "L") and row["cell"] in ("lstm", "gru"):
+                peak.setdefault((row["size"], row["cell"]), []).append(row["fraction_of_peak"])
+                if best and row.get("forward_gflops"):
+                    of_best.setdefault((row["size"], row["cell"]), []).append(row["forward_gflops"] / best)
+    calls: dict[tuple, list[float]] = {}
+    call_goals = {}
+    for run in runs:
+        for r in run.get("streaming_ratios") or streaming_ratios(run.get("streaming", [])):
+            calls.setdefault((r["ratio"], r["hidden"]), []).append(r["value"])
+            call_goals[r["ratio"]] = r["goal"]
+    return {
+        "label": label,
+        "runs": [
+            {key: run.get(key) for key in ("label", "started", "seconds", "load_start", "load_end", "gemm_gflops")}
+            for run in runs
+        ],  # fmt: skip
+        **{key: first.get(key) for key in ("machine", "device", "threads", "thread_settings", "versions")},
+        "ratios": by_config,
+        "headline": summary,
+        "numpy_best_gemm_gflops": best,
+        "numpy_peak": [
+            {"size": k[0], "cell": k[1], **_spread(v), "of_best": _spread(of_best[k]) if k in of_best else None}
+            for k, v in sorted(peak.items(), key=lambda kv: ("SML".index(kv[0][0]), cells.index(kv[0][1])))
+        ],
+        "streaming": [
+            {"ratio": k[0], "hidden": k[1], "goal": call_goals[k[0]], **_spread(v)} for k, v in calls.items()
+        ],  # fmt: skip
+    }
+
+
+def _range(s: dict[str, Any] | None) -> str:
+    return "-" if not s else f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})"
+
+
+def over_runs_markdown(summary: dict[str, Any]) -> str:
+    """The summary of `over_runs` as markdown."""
+    n = len(summary["runs"])
+    machine = summary["machine"]
+    lines = [
+        f"# seqnet benchmark: {summary['label']}, the median of {n} runs",
+        "",
+        f"Machine: {machine.get('cpu', machine['processor'])}, {machine['cpu_count']} cores; {summary['threads']} "
+        f"threads for every framework ({', '.join(f'{k}={v}' for k, v in summary['thread_settings'].items() if v)}); "
+        f"device {summary.get('device', 'cpu')}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items() if v) + ".",
+        "",
+        f"{n} whole runs of `seqnet bench`, one after another, nothing else running:",
+        "",
+        "| run | started | seconds | load average start - end | GEMM peak GFLOP/s |",
+        "|---|---|---|---|---|",
+    ]
+    for run in summary["runs"]:
+        peaks = ", ".join(f"{g} {v:.0f}" for g, v in (run.get("gemm_gflops") or {}).items())
+        lines.append(f"| {run['label']} | {run['started']} | {run['seconds']:.0f} | {run['load_start']:.2f} - "
+                     f"{run['load_end']:.2f} | {peaks} |")  # fmt: skip
+    lines += [
+        "",
+        "Each ratio is taken within one run (the implementations of a framework alternate there, as in a single "
+        "run's report); a figure here is the median over the runs, the lowest and highest run beside it. Time of "
+        "the first over the second; below 1 is faster.",
+        "",
+        "## Headline: each ratio's median over runs, then its median (and range) over every size and cell",
+        "",
+        "| ratio | forward | train step | goal | sizes and cells within the goal (forward, train) |",
+        "|---|---|---|---|---|",
+    ]
+    for h in summary["headline"]:
+        phases = [p for p in ("forward", "train") if p in h and h[p]["met"] is not None]
+        met = " / ".join(f"{h[p]['met']} of {len(h[p]['values'])}" for p in phases)
+        lines.append(f"| {h['ratio']} | {_range(h.get('forward'))} | {_range(h.get('train'))} | {_goal(h['goal'])} "
+                     f"| {met or '-'} |")  # fmt: skip
+    if summary["numpy_peak"]:
+        best = summary.get("numpy_best_gemm_gflops")
+        lines += ["", "## seqnet-numpy's forward as a fraction of NumPy's best float32 matrix product (goal 60%)", "",
+                  "Against each run's own best 1024 x 1024 product (the goal's measure), and against the best of all "
+                  f"the runs ({best:.0f} GFLOP/s): the product itself moved between runs (the table above).", "",
+                  "| size | cell | median over runs | each run | median against the best of all runs |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for r in summary["numpy_peak"]:
+            each = ", ".join(f"{v:.0%}" for v in r["values"])
+            against = "-" if not r.get("of_best") else f"{r['of_best']['median']:.0%}"
+            lines.append(f"| {r['size']} | {r['cell']} | {r['median']:.0%} | {each} | {against} |")
+    if summary["streaming"]:
+        lines += ["", "## Per-call overhead: one step, batch 1, state carried (LSTM, input 32)", "",
+                  "| comparison | hidden | median (range) | each run | goal |", "|---|---|---|---|---|"]  # fmt: skip
+        for r in summary["streaming"]:
+            each = ", ".join(f"{v:.2f}" for v in r["values"])
+            lines.append(f"| {r['ratio']} | {r['hidden']} | {_range(r)} | {each} | {_goal(r['goal'])} |")
+    lines += ["", "## Ratios by size and cell", "",
+              "| size | cell | ratio | forward | train step | goal |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in summary["ratios"]:
+        lines.append(f"| {r['size']} | {r['cell']} | {r['ratio']} | {_range(r.get('forward'))} | "
+                     f"{_range(r.get('train'))} | {_goal(r['goal'])} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def write_report(result: dict[str, Any], out: Path) -> None:
     """<label>.json, <label>.md and the PNGs in `out`. Rewrite them from a saved run with
     `python -m seqnet_benchmarks.report benchmarks/results/cpu.json`."""
@@ -336,7 +487,8 @@ def write_report(result: dict[str, Any], out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m seqnet_benchmarks.report RUN.json` rewrites a run's markdown and plots from its JSON;
     `... report --compare OLD.json NEW.json` prints each ratio's change; `... report RUN.json --merge A.json
-    B.json` writes runs of separate frameworks as one run named RUN."""
+    B.json` writes runs of separate frameworks as one run named RUN; `... report SUMMARY.json --runs A.json B.json
+    C.json` writes each ratio's median over whole runs (`over_runs`) as SUMMARY.json and SUMMARY.md."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m seqnet_benchmarks.report")
@@ -344,9 +496,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None)
     parser.add_argument("--merge", nargs="+", metavar="PART", default=None,
                         help="runs of separate frameworks to write as one run (RUN names the merged JSON)")  # fmt: skip
+    parser.add_argument("--runs", nargs="+", metavar="RUN_I", default=None,
+                        help="whole runs, one after another on one machine: each ratio's median over them (RUN names "
+                             "the summary's JSON and markdown)")  # fmt: skip
     args = parser.parse_args(argv)
     if not args.compare and not args.run:
         parser.error("give a run's JSON to rewrite its report, or --compare OLD.json NEW.json")
+    if args.runs:
+        path = Path(args.run)
+        summary = over_runs([json.loads(Path(p).read_text()) for p in args.runs], path.stem)
+        path.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+        path.with_suffix(".md").write_text(over_runs_markdown(summary))
+        return 0
     if args.merge:
         path = Path(args.run)
         write_report(merge([json.loads(Path(p).read_text()) for p in args.merge], path.stem), path.parent)

@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "--device",
         default="cpu",
         choices=["cpu", "cuda"],
-        help="cpu, or cuda: torch, paddle and jax on the GPU, with bfloat16/float16 rows for torch",
+        help="cpu, or cuda: torch, paddle and jax on the GPU, with bfloat16/float16 rows for torch and jax",
     )
     parser.add_argument(
         "--compare",

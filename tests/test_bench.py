@@ -136,6 +136,59 @@ def test_merge_writes_runs_of_separate_frameworks_as_one(tmp_path):
         report_main([str(tmp_path / "gpu.json"), "--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
 
 
+def test_runs_summary_takes_each_ratios_median_over_runs(tmp_path):
+    from seqnet_benchmarks.report import main as report_main
+
+    def run(label, seqnet_ms, own_ms, peak, call_us, gemm):
+        rows = [
+            {
+                "size": "M",
+                "cell": "lstm",
+                "impl": impl,
+                "group": "torch",
+                "forward_ms": ms,
+                "train_ms": 2 * ms,
+                "fraction_of_peak": peak,
+            }
+            for impl, ms in (("seqnet-torch", seqnet_ms), ("torch-nn", own_ms))
+        ]
+        rows.append({"size": "M", "cell": "lstm", "impl": "seqnet-numpy", "group": "numpy", "forward_ms": 50.0,
+                     "train_ms": None, "fraction_of_peak": peak, "forward_gflops": 120.0})  # fmt: skip
+        return {"label": label, "quick": False, "threads": 2, "device": "cpu", "started": label, "seconds": 500,
+                "load_start": 1.0, "load_end": 1.5, "machine": {"processor": "x", "cpu_count": 2},
+                "thread_settings": {"OMP_NUM_THREADS": "2"}, "versions": {"numpy": "2"}, "gemm_gflops": {"numpy": gemm},
+                "rows": rows, "streaming": [{"impl": "seqnet-torch", "hidden": 64, "us_per_call": call_us},
+                                            {"impl": "torch-nn", "hidden": 64, "us_per_call": 100.0}]}  # fmt: skip
+
+    # seqnet-torch / torch-nn in the three runs: 1.10, 0.90, 1.02 (median 1.02, within the goal of 1.03)
+    runs = [run("r1", 11.0, 10.0, 0.30, 130.0, 400.0), run("r2", 9.0, 10.0, 0.40, 105.0, 300.0),
+            run("r3", 10.2, 10.0, 0.35, 108.0, 343.0)]  # fmt: skip
+    paths = []
+    for r in runs:
+        paths.append(tmp_path / f"{r['label']}.json")
+        paths[-1].write_text(json.dumps(r))
+    assert report_main([str(tmp_path / "cpu-runs.json"), "--runs", *map(str, paths)]) == 0
+    summary = json.loads((tmp_path / "cpu-runs.json").read_text())
+    entry = next(r for r in summary["ratios"] if r["ratio"] == "seqnet-torch / torch nn layer")
+    assert entry["forward"]["median"] == pytest.approx(1.02) and entry["train"]["median"] == pytest.approx(1.02)
+    assert (entry["forward"]["min"], entry["forward"]["max"]) == (pytest.approx(0.9), pytest.approx(1.1))
+    head = next(h for h in summary["headline"] if h["ratio"] == "seqnet-torch / torch nn layer")
+    assert head["forward"]["met"] == 1  # its one size and cell, by the median over runs
+    (peak,) = summary["numpy_peak"]
+    assert (peak["size"], peak["cell"], peak["values"], peak["median"]) == ("M", "lstm", [0.3, 0.4, 0.35], 0.35)
+    assert peak["of_best"]["median"] == pytest.approx(0.3)  # 120 GFLOP/s against the best run's 400
+    call = summary["streaming"][0]
+    assert call["median"] == pytest.approx(1.08) and call["max"] == pytest.approx(1.3)  # 108 / 100, 130 / 100
+    text = (tmp_path / "cpu-runs.md").read_text()
+    assert "the median of 3 runs" in text and "| M | lstm | seqnet-torch / torch nn layer | 1.02 (0.90-1.10)" in text
+    runs[2]["versions"] = {"numpy": "3"}
+    paths[2].write_text(json.dumps(runs[2]))
+    with pytest.raises(ValueError, match="runs differ in versions"):
+        report_main([str(tmp_path / "cpu-runs.json"), "--runs", *map(str, paths)])
+    with pytest.raises(ValueError, match="at least two runs, not 1"):
+        report_main([str(tmp_path / "cpu-runs.json"), "--runs", str(paths[0])])
+
+
 def test_jax_half_precision_rows_run_and_match(tmp_path):
     """The bfloat16 and float16 rows a GPU run adds, exercised on the CPU: forward, training step, and outputs
     within the formats' rounding of the float32 model's."""
