@@ -62,3 +62,28 @@ def test_quickstart_is_two_commands_and_ci_runs_the_readme_test_command():
 def test_readme_python_parses(block):
     """Each Python example parses (the README must not show code that cannot run)."""
     compile(_blocks(README)[block][1], "README.md", "exec")
+
+
+def _table_rows(text: str, after: str) -> dict[str, list[str]]:
+    """The first markdown table after the line starting with `after`: its first column -> the other cells."""
+    lines = text[text.index(after) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = {}
+    for line in lines[start + 2 :]:  # past the header and its |---| line
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_readme_cpu_headline_is_the_committed_summary():
+    """Every row of the README's CPU headline is the same row of benchmarks/results/cpu-runs.md, as written
+    from the committed runs (`python -m seqnet_benchmarks.report ... --runs ...`)."""
+    readme = _table_rows(README, "Headline on the CPU")
+    summary_text = (ROOT / "benchmarks" / "results" / "cpu-runs.md").read_text()
+    summary = _table_rows(summary_text, "## Headline")
+    assert len(readme) >= 6
+    for ratio, cells in readme.items():
+        assert ratio in summary, f"README's row {ratio!r} is not in cpu-runs.md"
+        assert cells == summary[ratio], f"{ratio}: README {cells}, cpu-runs.md {summary[ratio]}"
