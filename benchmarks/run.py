@@ -337,11 +337,20 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds of timed rounds per phase of one size and cell (default 3, 0.5 with --quick)",
     )
     parser.add_argument("--label", default="cpu", help="name of this run's results (e.g. cpu, gpu-h100)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="whole runs one after another, written as <label>-run1, -run2, ... and each ratio's median over them "
+        "as <label>-runs.md (default 1: one run, written as <label>)",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: measure one framework
     parser.add_argument("--worker-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.budget is not None and not args.budget > 0:
         parser.error(f"--budget {args.budget}: must be a positive number of seconds")
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat}: must be a whole number of runs, 1 or more")
     plan = _plan(args)
     if args.worker:
         try:
@@ -364,11 +373,45 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--device cuda: {', '.join(cpu_only)} run on the CPU only; --device cuda measures "
                          f"{', '.join(GPU_GROUPS)}")  # fmt: skip
     groups = [g for g in requested if _available(g)]
+    out = Path(args.out)
+    if args.repeat == 1:
+        result = _one_run(args, argv, plan, groups, args.label)
+        if result is None:
+            return 1
+        if result.get("refused"):
+            return 2
+    else:
+        runs = []
+        for k in range(1, args.repeat + 1):
+            print(f"seqnet bench: run {k} of {args.repeat}", flush=True)
+            result = _one_run(args, argv, plan, groups, f"{args.label}-run{k}")
+            if result is None:
+                return 1
+            if result.get("refused"):
+                return 2
+            runs.append(result)
+        from .report import over_runs, over_runs_markdown
+
+        summary = over_runs(runs, f"{args.label}-runs")
+        (out / f"{args.label}-runs.json").write_text(json.dumps(summary, indent=1))
+        (out / f"{args.label}-runs.md").write_text(over_runs_markdown(summary))
+        print(f"wrote {out}/{args.label}-runs.md: each ratio's median over {args.repeat} runs", flush=True)
+    if old is not None:
+        from .report import compare
+
+        print(compare(old, result))
+    return 0
+
+
+def _one_run(args: Any, argv: list[str] | None, plan: dict[str, Any], groups: list[str], label: str) -> dict | None:
+    """One whole run of `groups`, each framework in a process of its own, written as <label>.json, .md and the
+    plots in args.out: the result; {"refused": True} where a worker could not use the device (it said why);
+    None where a worker failed."""
     started = time.time()
     env = dict(os.environ, **thread_env(args.threads))
     env.setdefault("KERAS_BACKEND", "jax")
     result: dict[str, Any] = {
-        "label": args.label, "quick": args.quick, "threads": args.threads, "machine": machine(), "device": args.device,
+        "label": label, "quick": args.quick, "threads": args.threads, "machine": machine(), "device": args.device,
         "versions": {d: _version(d) for d in DISTS}, "seqnet": seqnet.__version__,
         "thread_settings": {k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")},
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": load_average(),
@@ -383,10 +426,10 @@ def main(argv: list[str] | None = None) -> int:
                        "--threads", str(args.threads), "--worker", group, "--worker-out", str(part)]  # fmt: skip
             code = subprocess.call(command, env=env)
             if code == 3:  # the worker said why (a device it cannot use)
-                return 2
+                return {"refused": True}
             if code != 0:
                 print(f"seqnet bench: the {group} worker failed", file=sys.stderr)
-                return 1
+                return None
             measured = json.loads(part.read_text())
             result["gemm_gflops"][group] = measured["gemm"]
             if measured["accelerator"]:
@@ -401,12 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     from .report import write_report
 
     write_report(result, out)
-    print(f"wrote {out}/ in {result['seconds']:.0f} s", flush=True)
-    if old is not None:
-        from .report import compare
-
-        print(compare(old, result))
-    return 0
+    print(f"wrote {out}/{label}.md in {result['seconds']:.0f} s", flush=True)
+    return result
 
 
 def _version(dist: str) -> str | None:

@@ -10,9 +10,14 @@ from seqnet_benchmarks.run import main
 def test_harness_writes_json_markdown_and_plots(tmp_path):
     pytest.importorskip("matplotlib", reason="the plots need matplotlib: pip install 'seqnet[plot]'")
     argv = ["--groups", "numpy", "--sizes", "S", "--cells", "rnn", "--quick", "--threads", "1", "--scaling-steps",
-            "20,40", "--scaling-batches", "2,4", "--out", str(tmp_path), "--label", "smoke"]  # fmt: skip
+            "20,40", "--scaling-batches", "2,4", "--out", str(tmp_path), "--label", "smoke",
+            "--repeat", "2"]  # fmt: skip
     assert main(argv) == 0
-    result = json.loads((tmp_path / "smoke.json").read_text())
+    result = json.loads((tmp_path / "smoke-run1.json").read_text())
+    assert result["label"] == "smoke-run1" and json.loads((tmp_path / "smoke-run2.json").read_text())["rows"]
+    summary = json.loads((tmp_path / "smoke-runs.json").read_text())  # each ratio's median over the two runs
+    assert [run["label"] for run in summary["runs"]] == ["smoke-run1", "smoke-run2"]
+    assert "the median of 2 runs" in (tmp_path / "smoke-runs.md").read_text()
     assert result["threads"] == 1 and result["thread_settings"]["OMP_NUM_THREADS"] == "1"
     assert result["gemm_gflops"]["numpy"] > 0
     impls = {row["impl"]: row for row in result["rows"]}
@@ -28,7 +33,7 @@ def test_harness_writes_json_markdown_and_plots(tmp_path):
     ]  # fmt: skip
     assert {(r["impl"], r["hidden"]) for r in result["streaming"]} == {("seqnet-numpy", 64), ("seqnet-numpy", 256)}
     assert all(r["us_per_call"] > 0 for r in result["streaming"])
-    markdown = (tmp_path / "smoke.md").read_text()
+    markdown = (tmp_path / "smoke-run1.md").read_text()
     assert "| S | rnn | seqnet-numpy / textbook batched loop |" in markdown
     for name in result["plots"]:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -53,6 +58,9 @@ def test_device_and_group_arguments_are_checked_on_the_cpu(capsys):
     with pytest.raises(SystemExit):
         main(["--budget", "0"])
     assert "--budget 0.0: must be a positive number of seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--repeat", "0"])
+    assert "--repeat 0: must be a whole number of runs, 1 or more" in capsys.readouterr().err
 
 
 def test_seqnet_bench_passes_every_argument_to_the_harness(capsys):
