@@ -374,22 +374,16 @@ def main(argv: list[str] | None = None) -> int:
                          f"{', '.join(GPU_GROUPS)}")  # fmt: skip
     groups = [g for g in requested if _available(g)]
     out = Path(args.out)
-    if args.repeat == 1:
-        result = _one_run(args, argv, plan, groups, args.label)
-        if result is None:
-            return 1
-        if result.get("refused"):
-            return 2
-    else:
-        runs = []
-        for k in range(1, args.repeat + 1):
+    labels = [args.label] if args.repeat == 1 else [f"{args.label}-run{k}" for k in range(1, args.repeat + 1)]
+    runs = []
+    for k, label in enumerate(labels, 1):
+        if args.repeat > 1:
             print(f"seqnet bench: run {k} of {args.repeat}", flush=True)
-            result = _one_run(args, argv, plan, groups, f"{args.label}-run{k}")
-            if result is None:
-                return 1
-            if result.get("refused"):
-                return 2
-            runs.append(result)
+        result = _one_run(args, argv, plan, groups, label)
+        if isinstance(result, int):
+            return result
+        runs.append(result)
+    if args.repeat > 1:
         from .report import over_runs, over_runs_markdown
 
         summary = over_runs(runs, f"{args.label}-runs")
@@ -399,14 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     if old is not None:
         from .report import compare
 
-        print(compare(old, result))
+        print(compare(old, runs[-1]))
     return 0
 
 
-def _one_run(args: Any, argv: list[str] | None, plan: dict[str, Any], groups: list[str], label: str) -> dict | None:
+def _one_run(args: Any, argv: list[str] | None, plan: dict[str, Any], groups: list[str], label: str) -> dict | int:
     """One whole run of `groups`, each framework in a process of its own, written as <label>.json, .md and the
-    plots in args.out: the result; {"refused": True} where a worker could not use the device (it said why);
-    None where a worker failed."""
+    plots in args.out: the result, or the exit status where a worker could not run (2: it cannot use the
+    device, and said why; 1: it failed)."""
     started = time.time()
     env = dict(os.environ, **thread_env(args.threads))
     env.setdefault("KERAS_BACKEND", "jax")
@@ -426,10 +420,10 @@ def _one_run(args: Any, argv: list[str] | None, plan: dict[str, Any], groups: li
                        "--threads", str(args.threads), "--worker", group, "--worker-out", str(part)]  # fmt: skip
             code = subprocess.call(command, env=env)
             if code == 3:  # the worker said why (a device it cannot use)
-                return {"refused": True}
+                return 2
             if code != 0:
                 print(f"seqnet bench: the {group} worker failed", file=sys.stderr)
-                return None
+                return 1
             measured = json.loads(part.read_text())
             result["gemm_gflops"][group] = measured["gemm"]
             if measured["accelerator"]:
