@@ -346,7 +346,7 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
             for phase in ("forward", "train"):
                 if r.get(phase) is not None:
                     found.setdefault((r["ratio"], r["size"], r["cell"], phase), []).append(r[phase])
-    order = [label for label, *_ in RATIOS]
+    order = [name for name, *_ in RATIOS]
     cells = ("rnn", "lstm", "gru")
     configs = sorted({(k[0], k[1], k[2]) for k in found},
                      key=lambda k: (order.index(k[0]), "SML".index(k[1]), cells.index(k[2])))  # fmt: skip
@@ -370,8 +370,8 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
         summary.append(entry)
     # the NumPy forward against each run's own best product, and against the best product of all the runs (the
     # 1024 x 1024 product itself moves between runs: a slow one makes a fraction look higher)
-    best = max(run["gemm_gflops"]["numpy"] for run in runs if "numpy" in run.get("gemm_gflops", {})) if any(
-        "numpy" in run.get("gemm_gflops", {}) for run in runs) else None  # fmt: skip
+    products = [run["gemm_gflops"]["numpy"] for run in runs if "numpy" in run.get("gemm_gflops", {})]
+    best = max(products) if products else None
     peak: dict[tuple, list[float]] = {}
     of_best: dict[tuple, list[float]] = {}
     for run in runs:
@@ -391,7 +391,7 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
         "runs": [
             {key: run.get(key) for key in ("label", "started", "seconds", "load_start", "load_end", "gemm_gflops")}
             for run in runs
-        ],  # fmt: skip
+        ],
         **{key: first.get(key) for key in ("machine", "device", "threads", "thread_settings", "versions")},
         "ratios": by_config,
         "headline": summary,
@@ -402,7 +402,7 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
         ],
         "streaming": [
             {"ratio": k[0], "hidden": k[1], "goal": call_goals[k[0]], **_spread(v)} for k, v in calls.items()
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -423,7 +423,7 @@ def over_runs_markdown(summary: dict[str, Any]) -> str:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items() if v) + ".",
         "",
-        f"{n} whole runs of `seqnet bench`, one after another, nothing else running:",
+        f"{n} whole runs of `seqnet bench`, one after another:",
         "",
         "| run | started | seconds | load average start - end | GEMM peak GFLOP/s |",
         "|---|---|---|---|---|",
