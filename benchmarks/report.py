@@ -37,6 +37,7 @@ STREAMING = [
     ("seqnet-paddle / paddle.nn.LSTM", "seqnet-paddle", "paddle-nn", 1.10),
     ("seqnet-jax / jitted hand-written scan", "seqnet-jax", "jax-hand-scan", None),
 ]
+GOALS = {label: goal for label, *_, goal in RATIOS + STREAMING}  # each ratio's goal (time at most), or None
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -84,15 +85,30 @@ def streaming_ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _ratio_values(result: dict[str, Any]) -> dict[tuple[str, str, str, str], float]:
+    """Each ratio of a run, forward and training step, by (ratio, size, cell, phase)."""
+    table = {}
+    for r in result.get("ratios") or ratios(result["rows"]):
+        for phase in ("forward", "train"):
+            if r.get(phase) is not None:
+                table[(r["ratio"], r["size"], r["cell"], phase)] = r[phase]
+    return table
+
+
+def _check_alike(runs: list[dict[str, Any]], keys: tuple[str, ...], what: str) -> None:
+    """A ValueError naming the first of `keys` in which a run differs from the first run."""
+    first = runs[0]
+    for run in runs[1:]:
+        for key in keys:
+            if run.get(key) != first.get(key):
+                raise ValueError(f"runs differ in {key}: {first.get(key)!r} and {run.get(key)!r}; {what}")
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
     """Each ratio of `new` beside the same ratio in `old` (a committed run), and its change, as a table."""
 
     def keyed(result: dict) -> dict[tuple, float]:
-        table = {}
-        for r in result.get("ratios") or ratios(result["rows"]):
-            for phase in ("forward", "train"):
-                if r.get(phase) is not None:
-                    table[(r["ratio"], r["size"], r["cell"], phase)] = r[phase]
+        table: dict[tuple, float] = dict(_ratio_values(result))
         for r in result.get("streaming_ratios") or streaming_ratios(result.get("streaming", [])):
             table[(r["ratio"], "1 step", f"H {r['hidden']}", "call")] = r["value"]
         return table
@@ -307,11 +323,7 @@ def merge(parts: list[dict[str, Any]], label: str) -> dict[str, Any]:
     if not parts:
         raise ValueError("merge needs at least one run")
     first = parts[0]
-    for part in parts[1:]:
-        for key in ("machine", "device", "threads", "quick"):
-            if part.get(key) != first.get(key):
-                raise ValueError(f"runs differ in {key}: {first.get(key)!r} and {part.get(key)!r}; merge runs of one "
-                                 "machine and one setting only")  # fmt: skip
+    _check_alike(parts, ("machine", "device", "threads", "quick"), "merge runs of one machine and one setting only")
     merged = {key: value for key, value in first.items() if key not in ("ratios", "headline", "streaming_ratios")}
     merged.update(label=label, merged_from=[part["label"] for part in parts], load_end=parts[-1]["load_end"],
                   seconds=sum(part["seconds"] for part in parts))  # fmt: skip
@@ -333,26 +345,19 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
     if len(runs) < 2:
         raise ValueError(f"--runs takes at least two runs, not {len(runs)}")
     first = runs[0]
-    for run in runs[1:]:
-        for key in ("machine", "device", "threads", "quick", "versions"):
-            if run.get(key) != first.get(key):
-                raise ValueError(f"runs differ in {key}: {first.get(key)!r} and {run.get(key)!r}; summarise runs of "
-                                 "one machine, one setting and the same versions only")  # fmt: skip
+    _check_alike(runs, ("machine", "device", "threads", "quick", "versions"),
+                 "summarise runs of one machine, one setting and the same versions only")  # fmt: skip
     found: dict[tuple, list[float]] = {}
-    goals: dict[str, float | None] = {}
     for run in runs:
-        for r in run.get("ratios") or ratios(run["rows"]):
-            goals[r["ratio"]] = r["goal"]
-            for phase in ("forward", "train"):
-                if r.get(phase) is not None:
-                    found.setdefault((r["ratio"], r["size"], r["cell"], phase), []).append(r[phase])
+        for key, value in _ratio_values(run).items():
+            found.setdefault(key, []).append(value)
     order = [name for name, *_ in RATIOS]
     cells = ("rnn", "lstm", "gru")
     configs = sorted({(k[0], k[1], k[2]) for k in found},
                      key=lambda k: (order.index(k[0]), "SML".index(k[1]), cells.index(k[2])))  # fmt: skip
     by_config = []
     for ratio, size, cell in configs:
-        entry: dict[str, Any] = {"ratio": ratio, "size": size, "cell": cell, "goal": goals[ratio]}
+        entry: dict[str, Any] = {"ratio": ratio, "size": size, "cell": cell, "goal": GOALS[ratio]}
         for phase in ("forward", "train"):
             values = found.get((ratio, size, cell, phase))
             if values:
@@ -360,12 +365,12 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
         by_config.append(entry)
     summary = []
     for ratio in dict.fromkeys(e["ratio"] for e in by_config):
-        entry = {"ratio": ratio, "goal": goals[ratio]}
+        entry = {"ratio": ratio, "goal": GOALS[ratio]}
         for phase in ("forward", "train"):
             medians = [e[phase]["median"] for e in by_config if e["ratio"] == ratio and phase in e]
             if medians:
                 entry[phase] = _spread(medians)
-                goal = goals[ratio]
+                goal = GOALS[ratio]
                 entry[phase]["met"] = None if goal is None else sum(m <= goal for m in medians)
         summary.append(entry)
     # the NumPy forward against each run's own best product, and against the best product of all the runs (the
@@ -381,11 +386,9 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
                 if best and row.get("forward_gflops"):
                     of_best.setdefault((row["size"], row["cell"]), []).append(row["forward_gflops"] / best)
     calls: dict[tuple, list[float]] = {}
-    call_goals = {}
     for run in runs:
         for r in run.get("streaming_ratios") or streaming_ratios(run.get("streaming", [])):
             calls.setdefault((r["ratio"], r["hidden"]), []).append(r["value"])
-            call_goals[r["ratio"]] = r["goal"]
     return {
         "label": label,
         "runs": [
@@ -400,9 +403,7 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
             {"size": k[0], "cell": k[1], **_spread(v), "of_best": _spread(of_best[k]) if k in of_best else None}
             for k, v in sorted(peak.items(), key=lambda kv: ("SML".index(kv[0][0]), cells.index(kv[0][1])))
         ],
-        "streaming": [
-            {"ratio": k[0], "hidden": k[1], "goal": call_goals[k[0]], **_spread(v)} for k, v in calls.items()
-        ],
+        "streaming": [{"ratio": k[0], "hidden": k[1], "goal": GOALS[k[0]], **_spread(v)} for k, v in calls.items()],
     }
 
 
