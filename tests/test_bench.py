@@ -49,18 +49,15 @@ def test_device_and_group_arguments_are_checked_on_the_cpu(capsys):
         info.value.code == 2
         and "numpy run on the CPU only; --device cuda measures torch, paddle, jax" in capsys.readouterr().err
     )
-    with pytest.raises(SystemExit):
-        main(["--groups", "mxnet"])
-    assert "--groups mxnet: not one of" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--compare", "no/such/run.json"])
-    assert "--compare no/such/run.json: no such file" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--budget", "0"])
-    assert "--budget 0.0: must be a positive number of seconds" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--repeat", "0"])
-    assert "--repeat 0: must be a whole number of runs, 1 or more" in capsys.readouterr().err
+    for argv, message in (
+        (["--groups", "mxnet"], "--groups mxnet: not one of"),
+        (["--compare", "no/such/run.json"], "--compare no/such/run.json: no such file"),
+        (["--budget", "0"], "--budget 0.0: must be a positive number of seconds"),
+        (["--repeat", "0"], "--repeat 0: must be a whole number of runs, 1 or more"),
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err
 
 
 def test_seqnet_bench_passes_every_argument_to_the_harness(capsys):
