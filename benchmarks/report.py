@@ -40,7 +40,17 @@ STREAMING = [
 GOALS = {label: goal for label, *_, goal in RATIOS + STREAMING}  # each ratio's goal (time at most), or None
 
 
+def unstable(row: dict, phase: str) -> bool:
+    """Whether a measurement's spread exceeds its median (IQR > median): too noisy to stand in a headline until
+    it is measured again. Such a measurement is flagged in the report and the ratios built on it are left out
+    of every headline (they stay in the per-size table, marked)."""
+    median, iqr = row.get(f"{phase}_ms"), row.get(f"{phase}_iqr_ms")
+    return median is not None and iqr is not None and iqr > median
+
+
 def ratios(rows: list[dict]) -> list[dict]:
+    """Each ratio at each size and cell, forward and training step; `<phase>_flagged` where a measurement it
+    is built on is `unstable`."""
     by_key: dict[tuple, dict[str, dict]] = {}
     for row in rows:
         by_key.setdefault((row["size"], row["cell"]), {})[row["impl"]] = row
@@ -53,22 +63,25 @@ def ratios(rows: list[dict]) -> list[dict]:
             entry = {"size": size, "cell": cell, "ratio": label, "goal": goal}
             for phase in ("forward", "train"):
                 top = impls[num].get(f"{phase}_ms")
-                bottoms = [p.get(f"{phase}_ms") for p in present if p.get(f"{phase}_ms")]
-                entry[phase] = top / min(bottoms) if top and bottoms else None
+                bottoms = [p for p in present if p.get(f"{phase}_ms")]
+                entry[phase] = top / min(p[f"{phase}_ms"] for p in bottoms) if top and bottoms else None
+                entry[f"{phase}_flagged"] = any(unstable(r, phase) for r in [impls[num], *bottoms])
             out.append(entry)
     return out
 
 
 def headline(ratio_rows: list[dict]) -> list[dict]:
-    """Each ratio's median and range over every size and cell, forward and training step."""
+    """Each ratio's median and range over every size and cell, forward and training step, leaving out the
+    ratios built on an `unstable` measurement (counted as "left_out")."""
     out = []
     for label, _, _, goal in RATIOS:
         entry: dict[str, Any] = {"ratio": label, "goal": goal}
         for phase in ("forward", "train"):
-            values = sorted(r[phase] for r in ratio_rows if r["ratio"] == label and r[phase] is not None)
+            found = [r for r in ratio_rows if r["ratio"] == label and r[phase] is not None]
+            values = sorted(r[phase] for r in found if not r.get(f"{phase}_flagged"))
             if values:
                 entry[phase] = {"median": float(np.median(values)), "min": values[0], "max": values[-1],
-                                "configs": len(values)}  # fmt: skip
+                                "configs": len(values), "left_out": len(found) - len(values)}  # fmt: skip
         if len(entry) > 2:
             out.append(entry)
     return out
@@ -86,11 +99,12 @@ def streaming_ratios(rows: list[dict]) -> list[dict]:
 
 
 def _ratio_values(result: dict[str, Any]) -> dict[tuple[str, str, str, str], float]:
-    """Each ratio of a run, forward and training step, by (ratio, size, cell, phase)."""
+    """Each ratio of a run, forward and training step, by (ratio, size, cell, phase), leaving out those built on
+    an `unstable` measurement."""
     table = {}
-    for r in result.get("ratios") or ratios(result["rows"]):
+    for r in ratios(result["rows"]):  # derived afresh: a run written before the flags existed gets them too
         for phase in ("forward", "train"):
-            if r.get(phase) is not None:
+            if r.get(phase) is not None and not r.get(f"{phase}_flagged"):
                 table[(r["ratio"], r["size"], r["cell"], phase)] = r[phase]
     return table
 
@@ -137,6 +151,15 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _measurement(row: dict, phase: str) -> str:
+    """'median (IQR, n)' of one phase of a row, ! where `unstable`; '-' where it was not measured."""
+    if row.get(f"{phase}_ms") is None:
+        return "-"
+    rounds = row.get(f"{phase}_repeats", "?")
+    mark = " !" if unstable(row, phase) else ""
+    return f"{row[f'{phase}_ms']:.2f} ({row[f'{phase}_iqr_ms']:.2f}, {rounds}){mark}"
+
+
 def _goal(goal: float | None) -> str:
     """A goal column's cell: '-' where a ratio has none."""
     return "-" if goal is None else f"<= {goal}"
@@ -177,13 +200,15 @@ def markdown(result: dict[str, Any]) -> str:
         *([""] if result.get("accelerators") else []),
         "## Headline: each ratio's median (and range) over every size and cell",
         "",
-        "Time of the first over the second; below 1 is faster.",
+        "Time of the first over the second; below 1 is faster. A ratio built on a measurement whose IQR exceeds "
+        "its median (flagged ! below) is left out of this table until it is measured again.",
         "",
         "| ratio | forward | train step | goal |",
         "|---|---|---|---|",
     ]
     for h in result["headline"]:
-        fwd, train = (f"{h[p]['median']:.2f} ({h[p]['min']:.2f}-{h[p]['max']:.2f})" if p in h else "-"
+        fwd, train = (f"{h[p]['median']:.2f} ({h[p]['min']:.2f}-{h[p]['max']:.2f})"
+                      + (f", {h[p]['left_out']} left out" if h[p].get("left_out") else "") if p in h else "-"
                       for p in ("forward", "train"))  # fmt: skip
         goal = _goal(h["goal"])
         lines.append(f"| {h['ratio']} | {fwd} | {train} | {goal} |")
@@ -210,23 +235,24 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for r in result["ratios"]:
         goal = _goal(r["goal"])
-        lines.append(
-            f"| {r['size']} | {r['cell']} | {r['ratio']} | {_fmt(r['forward'])} | {_fmt(r['train'])} | {goal} |"
-        )
+        fwd, train = (_fmt(r[p]) + (" !" if r.get(f"{p}_flagged") else "") for p in ("forward", "train"))
+        lines.append(f"| {r['size']} | {r['cell']} | {r['ratio']} | {fwd} | {train} | {goal} |")
     lines += [
         "",
         "## Every measurement",
         "",
-        "| size | cell | implementation | forward ms (IQR) | train step ms (IQR) | forward GFLOP/s | of peak | max diff vs seqnet | load after |",  # noqa: E501
+        "Each time: median (IQR, rounds); ! marks an IQR above the median. Rounds of training steps were not "
+        "recorded before 2026-12-03 (shown as ?).",
+        "",
+        "| size | cell | implementation | forward ms (IQR, rounds) | train step ms (IQR, rounds) | forward GFLOP/s | of peak | max diff vs seqnet | load after |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rows"]:
         diff = "-" if row["max_diff"] is None else f"{row['max_diff']:.1e}"
-        train = "-" if row["train_ms"] is None else f"{row['train_ms']:.2f} ({row['train_iqr_ms']:.2f})"
+        fwd, train = (_measurement(row, phase) for phase in ("forward", "train"))
         lines.append(
-            f"| {row['size']} | {row['cell']} | {row['impl']} | {row['forward_ms']:.2f} ({row['forward_iqr_ms']:.2f}) "
-            f"| {train} | {row['forward_gflops']:.1f} | {row['fraction_of_peak']:.0%} | {diff} "
-            f"| {row['load_after']:.2f} |"
+            f"| {row['size']} | {row['cell']} | {row['impl']} | {fwd} | {train} | {row['forward_gflops']:.1f} "
+            f"| {row['fraction_of_peak']:.0%} | {diff} | {row['load_after']:.2f} |"
         )
     if result.get("streaming"):
         lines += [
@@ -270,7 +296,7 @@ def plots(result: dict[str, Any], out: Path) -> list[str]:
     configs = sorted({(r["size"], r["cell"]) for r in rows}, key=lambda k: ("SML".index(k[0]), k[1]))
     impls = list(dict.fromkeys(r["impl"] for r in rows))
     fig, axes = plt.subplots(1, 2, figsize=(14, 0.35 * len(impls) * len(configs) / 2 + 3))
-    for ax, phase in zip(axes, ("forward", "train")):
+    for ax, phase in zip(axes, ("forward", "train"), strict=True):
         labels, values = [], []
         for size, cell in configs:
             for impl in impls:
@@ -348,9 +374,14 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
     _check_alike(runs, ("machine", "device", "threads", "quick", "versions"),
                  "summarise runs of one machine, one setting and the same versions only")  # fmt: skip
     found: dict[tuple, list[float]] = {}
+    left_out: dict[str, int] = {}  # per ratio: values of single runs built on an unstable measurement
     for run in runs:
         for key, value in _ratio_values(run).items():
             found.setdefault(key, []).append(value)
+        for r in ratios(run["rows"]):
+            for phase in ("forward", "train"):
+                if r[phase] is not None and r[f"{phase}_flagged"]:
+                    left_out[r["ratio"]] = left_out.get(r["ratio"], 0) + 1
     order = [name for name, *_ in RATIOS]
     cells = ("rnn", "lstm", "gru")
     configs = sorted({(k[0], k[1], k[2]) for k in found},
@@ -398,6 +429,7 @@ def over_runs(runs: list[dict[str, Any]], label: str) -> dict[str, Any]:
         **{key: first.get(key) for key in ("machine", "device", "threads", "thread_settings", "versions")},
         "ratios": by_config,
         "headline": summary,
+        "left_out": left_out,
         "numpy_best_gemm_gflops": best,
         "numpy_peak": [
             {"size": k[0], "cell": k[1], **_spread(v), "of_best": _spread(of_best[k]) if k in of_best else None}
@@ -449,6 +481,10 @@ def over_runs_markdown(summary: dict[str, Any]) -> str:
         met = " / ".join(f"{h[p]['met']} of {len(h[p]['values'])}" for p in phases)
         lines.append(f"| {h['ratio']} | {_range(h.get('forward'))} | {_range(h.get('train'))} | {_goal(h['goal'])} "
                      f"| {met or '-'} |")  # fmt: skip
+    if summary.get("left_out"):
+        counted = "; ".join(f"{ratio}: {n}" for ratio, n in summary["left_out"].items())
+        lines += ["", "Left out of every figure here: a single run's ratio built on a measurement whose IQR exceeds "
+                      f"its median (re-measure before quoting it). Values left out, by ratio: {counted}."]  # fmt: skip
     if summary["numpy_peak"]:
         best = summary.get("numpy_best_gemm_gflops")
         lines += ["", "## seqnet-numpy's forward as a fraction of NumPy's best float32 matrix product (goal 60%)", "",

@@ -169,6 +169,7 @@ def add_train_times(rows: list[dict], impls: list, budget: float) -> None:
         if row["impl"] in trained:
             row["train_ms"] = trained[row["impl"]]["median_ms"]
             row["train_iqr_ms"] = trained[row["impl"]]["iqr_ms"]
+            row["train_repeats"] = trained[row["impl"]]["repeats"]
             row["load_after_train"] = load
 
 

@@ -311,7 +311,7 @@ def finish(imported: Imported, spec_fields: Mapping[str, Any]) -> tuple[Spec, We
         return spec, as_weights(spec, imported.arrays)
     except WeightsError as exc:
         found = ("\n found:\n  " + "\n  ".join(imported.found)) if imported.found else ""
-        raise ConversionError(f"{imported.source} is inconsistent: {exc}{found}") from None
+        raise ConversionError(f"{imported.source} is inconsistent: {exc}{found}") from exc
 
 
 def infer_fields(arrays: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
@@ -410,11 +410,6 @@ def cannot_express(framework: str, field_: str, value: Any, why: str, backend: s
         f"{framework} has no standard layer for Spec.{field_}={value!r}: {why}; "
         f"seqnet.build(spec, {backend!r}) runs this spec"
     )
-
-
-def layer_rows(spec: Spec) -> list[tuple[int, str]]:
-    """(layer, suffix) of every layer-direction, forward first."""
-    return [(k, s) for k in range(spec.num_layers) for s in ("", "_reverse")[: spec.num_directions]]
 
 
 def apply_head(

@@ -8,6 +8,9 @@ framework, an `ImportError`), so code that already catches the built-in kinds ke
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class SeqnetError(Exception):
     """Base class of every seqnet error."""
@@ -57,3 +60,17 @@ class TrainingError(SeqnetError, FloatingPointError):
 
 class BackendUnavailable(SeqnetError, ImportError):
     """A registered backend whose framework is not installed here."""
+
+
+def import_framework(module: str, message: str, frameworks: tuple[str, ...] = ()) -> ModuleType:
+    """`module`, imported; BackendUnavailable(message) only where the import failed because a framework is not
+    installed: a ModuleNotFoundError for one of the top-level packages `frameworks` (default: `module`'s own).
+    Any other error raised while importing (a bug in seqnet's own backend module, a broken framework install)
+    propagates as it is, traceback and all."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing and missing in (frameworks or (module.split(".")[0],)):
+            raise BackendUnavailable(message) from exc
+        raise

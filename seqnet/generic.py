@@ -85,7 +85,8 @@ def run_direction(spec: Spec, ops: Any, gx: Any, weights: dict, h: Any, c: Any, 
     """
     steps = gx.shape[0]
     gxs = ops.unstack(gx)
-    masks = None if mask is None else list(zip(ops.unstack(mask), ops.unstack(mask > 0)))
+    # by index, not zip: Paddle's to_static rewrites zip() into a convert_zip that takes no strict= (B905)
+    masks = None if mask is None else (ops.unstack(mask), ops.unstack(mask > 0))
     w_hh, b_hh, w_hr = weights["weight_hh"], weights["bias_hh"], weights["weight_hr"]
     ys: list[Any] = [None] * steps
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
@@ -93,7 +94,7 @@ def run_direction(spec: Spec, ops: Any, gx: Any, weights: dict, h: Any, c: Any, 
         if masks is None:
             ys[t], h, c = h_new, h_new, c_new
         else:  # m: 1.0 or 0.0 for the outputs; valid: the same as booleans, to keep the state
-            m, valid = masks[t]
+            m, valid = masks[0][t], masks[1][t]
             ys[t] = h_new * m
             h = ops.where(valid, h_new, h)
             c = None if c is None else ops.where(valid, c_new, c)

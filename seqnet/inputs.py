@@ -45,7 +45,10 @@ def _differ(got: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
     """Whether known dims contradict: unknown dims (None) on either side match anything."""
     if got == want:
         return False
-    return len(got) != len(want) or any(a is not None and b is not None and a != b for a, b in zip(got, want))
+    # by index, not zip: Paddle's to_static rewrites check_call, and its zip() takes no strict= (ruff B905)
+    return len(got) != len(want) or any(
+        got[i] is not None and want[i] is not None and got[i] != want[i] for i in range(len(got))
+    )
 
 
 def check_call(
@@ -100,22 +103,23 @@ def check_call(
 
 
 def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
-    rows = spec.num_layers * spec.num_directions
-    parts: tuple[tuple[str, Any, int], ...]
-    if spec.cell == "lstm":
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise InputError(f"an LSTM state must be the pair (h, c), got {type(state).__name__}")
-        parts = (("h", state[0], spec.hidden_out), ("c", state[1], spec.hidden_size))
+    shapes = spec.state_shapes(batch)
+    if len(shapes) > 1:
+        if not isinstance(state, (tuple, list)) or len(state) != len(shapes):
+            names = ", ".join(shapes)
+            kind = "pair" if len(shapes) == 2 else "tuple"
+            raise InputError(f"an {spec.cell.upper()} state must be the {kind} ({names}), got {type(state).__name__}")
+        values = tuple(state)
     else:
         if isinstance(state, (tuple, list)):
             raise InputError(f"a {spec.cell} state is one array h, got a {type(state).__name__} of {len(state)}")
-        parts = (("h", state, spec.hidden_out),)
-    for name, value, size in parts:
+        values = (state,)
+    for i, (name, expected) in enumerate(shapes.items()):  # not zip(strict=): see _differ
+        value = values[i]
         try:
             shape, dtype = _shape(value), value.dtype
         except AttributeError:
             raise InputError(f"state {name} must be an array, got {type(value).__name__}") from None
-        expected = (rows, batch, size)
         if _differ(shape, expected):
             raise InputError(
                 f"state {name} has shape {list(shape)}: expected {list(expected)} "

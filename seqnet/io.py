@@ -87,9 +87,9 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
             metadata = handle.metadata() or {}
             arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not iterable)
     except (SafetensorError, ValueError, TypeError) as exc:
-        raise FileFormatError(f"{where} is not a valid safetensors file: {exc}") from None
+        raise FileFormatError(f"{where} is not a valid safetensors file: {exc}") from exc
     except OSError as exc:
-        raise FileFormatError(f"{where} cannot be read: {exc}") from None
+        raise FileFormatError(f"{where} cannot be read: {exc}") from exc
     return arrays, metadata
 
 
@@ -125,11 +125,11 @@ def from_contents(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str],
     try:
         spec = Spec.from_json(metadata[SPEC_KEY])
     except SeqnetError as exc:
-        raise FileFormatError(f"{where} holds an invalid spec: {exc}") from None
+        raise FileFormatError(f"{where} holds an invalid spec: {exc}") from exc
     try:
         return spec, as_weights(spec, arrays)
     except SeqnetError as exc:
-        raise FileFormatError(f"{where}: its weights do not fit its spec: {exc}") from None
+        raise FileFormatError(f"{where}: its weights do not fit its spec: {exc}") from exc
 
 
 def _check_path(path: Any, what: str) -> None:

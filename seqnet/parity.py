@@ -95,6 +95,51 @@ def inputs(case: Case, dtype: str = "float32", seed: int = 0) -> tuple[np.ndarra
     return x, state, (LENGTHS.copy() if case.lengths else None)
 
 
+class ParityError(AssertionError):
+    """Two models that should compute the same function do not, or a model's result does not have the structure
+    its Spec prescribes (the message says which part, and how)."""
+
+
+def state_parts(state: Any) -> tuple[Any, ...]:
+    """A final state's parts: (h, c) of an LSTM's pair, (h,) of one array."""
+    return tuple(state) if isinstance(state, (tuple, list)) else (state,)
+
+
+def check_result(spec: Spec, result: Any, x_shape: tuple[int, ...], dtype: str, who: str = "the model") -> None:
+    """Raise ParityError unless a call's `result` is exactly what `spec` prescribes for an input of `x_shape`:
+    the pair (outputs, state); outputs of `spec.output_shape(x_shape)`; the state one array h, or for a
+    cell of several parts the tuple of them in `spec.state_shapes` order (an LSTM's (h, c)), each part of its
+    shape; everything in `dtype`. Values are not looked at: that is the comparison's job.
+    """
+
+    def fail(what: str) -> None:
+        raise ParityError(f"{who} returned {what}\n  spec: {spec}")
+
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        fail(f"a {type(result).__name__}, not the pair (outputs, state)")
+    out, state = result
+    batch = x_shape[0] if spec.batch_first else x_shape[1]
+    expected = spec.state_shapes(batch)
+    names = ", ".join(expected)
+    if len(expected) > 1 and not (isinstance(state, tuple) and len(state) == len(expected)):
+        got = f"a tuple of {len(state)} part(s)" if isinstance(state, (tuple, list)) else type(state).__name__
+        fail(f"a state of {got}: expected the {len(expected)} parts ({names})")
+    if len(expected) == 1 and isinstance(state, (tuple, list)):
+        fail(f"a state of a {type(state).__name__} of {len(state)}: expected one array h")
+    parts = [("outputs", out, spec.output_shape(x_shape))]
+    parts += [
+        (f"state {name}", value, shape)
+        for (name, shape), value in zip(expected.items(), state_parts(state), strict=True)
+    ]
+    for name, value, shape in parts:
+        if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+            fail(f"{name} as a {type(value).__name__}, not an array")
+        if tuple(value.shape) != tuple(shape):
+            fail(f"{name} of shape {list(value.shape)}: expected {list(shape)}")
+        if np.dtype(value.dtype).name != dtype:
+            fail(f"{name} in {np.dtype(value.dtype).name}: expected {dtype}")
+
+
 def scaled_diff(a: Any, b: Any) -> float:
     """max|a - b| / max(1, max|b|): an absolute difference for values of order one, a relative one above.
 
@@ -141,15 +186,22 @@ def compare(
     -------
     dict of str to dict of str to float
         backend -> {"outputs": ..., "state": ...}, each max|a - b| / max(1, max|b|).
+
+    Raises
+    ------
+    ParityError
+        Where a backend's result lacks a state part, has parts in another order or shape, or another dtype.
     """
     weights = init_weights(spec, dtype=dtype) if weights is None else as_weights(spec, weights, dtype)
     if x is None:
         shape = (BATCH, STEPS, spec.input_size) if spec.batch_first else (STEPS, BATCH, spec.input_size)
         x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     results = {b: predict(build(spec, b, weights, dtype), x, state, lengths) for b in backends}
+    for name, result in results.items():
+        check_result(spec, result, x.shape, dtype, f"backend {name!r}")
     ref_out, ref_state = results[backends[0]]
     report = {}
     for name, (out, final) in results.items():
-        pairs = zip(final, ref_state) if isinstance(final, tuple) else [(final, ref_state)]
+        pairs = zip(state_parts(final), state_parts(ref_state), strict=True)
         report[name] = {"outputs": scaled_diff(out, ref_out), "state": max(scaled_diff(a, b) for a, b in pairs)}
     return report

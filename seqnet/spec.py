@@ -113,6 +113,16 @@ class Spec:
         """The input size of stacked layer `layer` (0-based): input_size, then D*H_out."""
         return self.input_size if layer == 0 else self.num_directions * self.hidden_out
 
+    def state_shapes(self, batch: int) -> dict[str, tuple[int, int, int]]:
+        """The final state's parts and their shapes for `batch` sequences, in order: {"h": (L*D, B, H_out),
+        "c": (L*D, B, hidden_size)} for an LSTM, {"h": (L*D, B, H_out)} otherwise. A model's state is the tuple
+        of these parts where there are several, the one array where there is one."""
+        rows = self.num_layers * self.num_directions
+        shapes = {"h": (rows, batch, self.hidden_out)}
+        if self.cell == "lstm":
+            shapes["c"] = (rows, batch, self.hidden_size)
+        return shapes
+
     def output_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of the model's outputs for an input of shape `x_shape` (in the spec's layout)."""
         if self.output_mode == "last":
@@ -168,7 +178,7 @@ class Spec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SpecError(f"Spec JSON is not valid JSON: {exc}") from None
+            raise SpecError(f"Spec JSON is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 
 

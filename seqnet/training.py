@@ -274,6 +274,41 @@ def fit(
     dtype = check_dtype(dtype if dtype is not None else weights.dtype)
     x, y = np.asarray(x), np.asarray(y)
     lengths = None if lengths is None else np.asarray(lengths)
+    _check_fit_arguments(spec, dtype, x, y, lengths, loss, epochs, batch_size, seed, lr, clip_norm)
+    batch_axis = 0 if spec.batch_first else 1
+    y_axis = 0 if (spec.batch_first or spec.output_mode == "last") else 1
+    count = x.shape[batch_axis]
+    opt = make_optimizer(optimizer, float(lr))
+    rng = np.random.default_rng(seed)
+    progress_line = _Progress(
+        backend, epochs, -(-count // batch_size), sys.stderr.isatty() if progress is None else progress
+    )
+    current = {k: np.array(v, dtype=dtype) for k, v in weights.items()}
+    history = History()
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        order = rng.permutation(count)
+        losses = []
+        for first in range(0, count, batch_size):
+            idx = order[first : first + batch_size]
+            value, grads, _ = value_and_grad(
+                spec, current, _take(x, idx, batch_axis), _take(y, idx, y_axis), loss, backend,
+                lengths=_take(lengths, idx, 0), dtype=dtype, training=True, dropout_seed=seed + len(history.loss),
+            )  # fmt: skip
+            current = _step(opt, current, grads, value, clip_norm, epoch, backend, lr, history)
+            losses.append(value)
+            progress_line.show(epoch, len(losses), value)
+        history.epoch_loss.append(float(np.mean(losses)))
+    progress_line.close()
+    history.seconds = time.perf_counter() - start
+    return Weights(current), history
+
+
+def _check_fit_arguments(
+    spec: Spec, dtype: str, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None, loss: str, epochs: Any,
+    batch_size: Any, seed: Any, lr: Any, clip_norm: Any,
+) -> None:  # fmt: skip
+    """InputError naming the first of fit's arguments that is not allowed, before any step runs."""
     for name, number, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
         if not isinstance(number, int) or isinstance(number, bool) or number < low:
             raise InputError(f"{name}={number!r} is not allowed: {'a positive' if low else 'a non-negative'} integer")
@@ -300,51 +335,44 @@ def fit(
             raise InputError(
                 f"{name} holds {int((~np.isfinite(array)).sum())} non-finite values: fit needs finite data"
             )
-    opt = make_optimizer(optimizer, float(lr))
-    rng = np.random.default_rng(seed)
-    show = sys.stderr.isatty() if progress is None else progress
-    current = {k: np.array(v, dtype=dtype) for k, v in weights.items()}
-    history = History()
-    start = time.perf_counter()
-    steps_per_epoch = -(-count // batch_size)
-    for epoch in range(epochs):
-        order = rng.permutation(count)
-        losses = []
-        for first in range(0, count, batch_size):
-            idx = order[first : first + batch_size]
-            value, grads, _ = value_and_grad(
-                spec, current, _take(x, idx, batch_axis), _take(y, idx, y_axis), loss, backend,
-                lengths=_take(lengths, idx, 0), dtype=dtype, training=True, dropout_seed=seed + len(history.loss),
-            )  # fmt: skip
-            step_grads: dict[str, np.ndarray] = dict(grads)
-            if clip_norm is None:
-                norm = global_norm(step_grads)
-            else:
-                step_grads, norm = clip_by_global_norm(step_grads, clip_norm)
-            step = len(history.loss) + 1
-            _finite_or_stop(value, norm, epoch, step, backend, lr, history, current)
-            updated = opt.update(current, step_grads)
-            if not all(np.isfinite(w).all() for w in updated.values()):
-                _finite_or_stop(
-                    float("nan"), norm, epoch, step, backend, lr, history, current, "the weights after the update"
-                )
-            current = updated
-            history.loss.append(value)
-            history.grad_norm.append(norm)
-            losses.append(value)
-            if show:
-                done = epoch * steps_per_epoch + len(losses)
-                print(
-                    f"\r{backend} epoch {epoch + 1}/{epochs} step {done}/{epochs * steps_per_epoch} loss {value:.5f}",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        history.epoch_loss.append(float(np.mean(losses)))
-    if show:
-        print(file=sys.stderr)
-    history.seconds = time.perf_counter() - start
-    return Weights(current), history
+
+
+def _step(
+    opt: Adam | SGD, current: dict[str, np.ndarray], grads: Mapping[str, np.ndarray], value: float,
+    clip_norm: float | None, epoch: int, backend: str, lr: float, history: History,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """One optimizer step: the gradients clipped (if asked), checked finite with the loss, applied; the step's
+    loss and gradient norm recorded in `history`. Returns the new weights; TrainingError if anything diverged."""
+    step_grads: dict[str, np.ndarray] = dict(grads)
+    if clip_norm is None:
+        norm = global_norm(step_grads)
+    else:
+        step_grads, norm = clip_by_global_norm(step_grads, clip_norm)
+    step = len(history.loss) + 1
+    _finite_or_stop(value, norm, epoch, step, backend, lr, history, current)
+    updated = opt.update(current, step_grads)
+    if not all(np.isfinite(w).all() for w in updated.values()):
+        _finite_or_stop(float("nan"), norm, epoch, step, backend, lr, history, current, "the weights after the update")
+    history.loss.append(value)
+    history.grad_norm.append(norm)
+    return updated
+
+
+class _Progress:
+    """fit's one-line progress display on stderr (shown only where `enabled`)."""
+
+    def __init__(self, backend: str, epochs: int, steps_per_epoch: int, enabled: bool) -> None:
+        self.backend, self.epochs, self.steps_per_epoch, self.enabled = backend, epochs, steps_per_epoch, enabled
+
+    def show(self, epoch: int, step_in_epoch: int, loss: float) -> None:
+        if self.enabled:
+            done, total = epoch * self.steps_per_epoch + step_in_epoch, self.epochs * self.steps_per_epoch
+            line = f"\r{self.backend} epoch {epoch + 1}/{self.epochs} step {done}/{total} loss {loss:.5f}"
+            print(line, end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
 
 
 def _finite_or_stop(

@@ -3,12 +3,13 @@
 import json
 
 import pytest
+from conftest import HALF_UNITS, ROUNDING_UNIT, half_precision_error, importorskip
 from seqnet_benchmarks.report import RATIOS
 from seqnet_benchmarks.run import main
 
 
 def test_harness_writes_json_markdown_and_plots(tmp_path):
-    pytest.importorskip("matplotlib", reason="the plots need matplotlib: pip install 'seqnet[plot]'")
+    importorskip("matplotlib", "the plots need matplotlib: pip install 'seqnet[plot]'")
     argv = ["--groups", "numpy", "--sizes", "S", "--cells", "rnn", "--quick", "--threads", "1", "--scaling-steps",
             "20,40", "--scaling-batches", "2,4", "--out", str(tmp_path), "--label", "smoke",
             "--repeat", "2"]  # fmt: skip
@@ -74,7 +75,7 @@ def test_seqnet_bench_passes_every_argument_to_the_harness(capsys):
 
 
 def test_cuda_without_a_gpu_says_so(tmp_path):
-    pytest.importorskip("torch")
+    importorskip("torch", "the CUDA refusal is torch's: pip install torch")
     import subprocess
     import sys
 
@@ -197,7 +198,7 @@ def test_runs_summary_takes_each_ratios_median_over_runs(tmp_path):
 def test_jax_half_precision_rows_run_and_match(tmp_path):
     """The bfloat16 and float16 rows a GPU run adds, exercised on the CPU: forward, training step, and outputs
     within the formats' rounding of the float32 model's."""
-    pytest.importorskip("jax", reason="the JAX rows need jax")
+    importorskip("jax", "the JAX rows need jax")
     import jax
     import numpy as np
     from seqnet_benchmarks.impl_jax import half_precision
@@ -208,11 +209,48 @@ def test_jax_half_precision_rows_run_and_match(tmp_path):
     spec = spec_for("gru", "S")
     weights = seqnet.init_weights(spec)
     x, y = (jax.numpy.asarray(a) for a in inputs(spec, "S"))
-    want = np.asarray(seqnet.build(spec, "jax", weights)(x)[0])
+    reference = seqnet.build(spec, "numpy", weights.astype(np.float64), "float64")
+    want, _ = seqnet.predict(reference, np.asarray(x, np.float64))
     rows = half_precision(spec, weights, x, y, jax.devices("cpu")[0])
     assert [r.name for r in rows] == ["seqnet-jax-bf16", "seqnet-jax-fp16"]
-    for row, unit in zip(rows, (2.0**-8, 2.0**-11)):
+    for row, dtype in zip(rows, ("bfloat16", "float16"), strict=True):
         row.forward()
         row.train_step()
         got = row.output()
-        assert got.dtype == np.float32 and np.max(np.abs(got - want)) <= 40 * unit
+        assert got.dtype == np.float32
+        assert half_precision_error(got, want) <= HALF_UNITS * ROUNDING_UNIT[dtype], dtype
+
+
+def _timed(impl: str, forward: float, iqr: float, train: float = 2.0, train_iqr: float = 0.1) -> dict:
+    return {"size": "S", "cell": "gru", "impl": impl, "forward_ms": forward, "forward_iqr_ms": iqr,
+            "train_ms": train, "train_iqr_ms": train_iqr}  # fmt: skip
+
+
+def test_a_measurement_noisier_than_its_median_is_flagged_and_kept_out_of_the_headline():
+    from seqnet_benchmarks.report import headline, ratios, unstable
+
+    assert unstable(_timed("a", 1.0, 1.5), "forward") and not unstable(_timed("a", 1.0, 1.0), "forward")
+    rows = [_timed("seqnet-torch", 1.1, 0.1), _timed("torch-nn", 1.0, 1.2)]  # the layer's IQR above its median
+    rows += [dict(_timed("seqnet-torch", 3.0, 0.1), size="M"), dict(_timed("torch-nn", 2.0, 0.1), size="M")]
+    found = [r for r in ratios(rows) if r["ratio"] == "seqnet-torch / torch nn layer"]
+    assert [(r["size"], r["forward_flagged"], r["train_flagged"]) for r in found] == [("S", True, False),
+                                                                                      ("M", False, False)]  # fmt: skip
+    (top,) = [h for h in headline(found) if h["ratio"] == "seqnet-torch / torch nn layer"]
+    assert top["forward"]["median"] == 1.5 and top["forward"]["left_out"] == 1  # M's 3.0 / 2.0 alone
+    assert top["train"]["configs"] == 2 and top["train"]["left_out"] == 0
+
+
+def test_the_readmes_gpu_figures_are_the_committed_runs_headline():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    run = json.loads((root / "benchmarks" / "results" / "gpu.json").read_text())
+    medians = {h["ratio"]: h for h in run["headline"]}
+    text = " ".join((root / "README.md").read_text().split())
+    torch_fwd, torch_train, jax_fwd, jax_train = re.search(
+        r"seqnet-torch took (\S+)x cuDNN's layer's time forward and (\S+)x per training step .*? seqnet-jax (\S+)x "
+        r"and (\S+)x the fastest", text).groups()  # fmt: skip
+    torch, jax = medians["seqnet-torch / torch nn layer"], medians["seqnet-jax / fastest JAX peer (flax, keras)"]
+    assert [torch_fwd, torch_train] == [f"{torch[p]['median']:.2f}" for p in ("forward", "train")]
+    assert [jax_fwd, jax_train] == [f"{jax[p]['median']:.2f}" for p in ("forward", "train")]

@@ -5,13 +5,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require
+from conftest import importorskip, require
 
 import seqnet
 from seqnet.cli import main
 from seqnet.demos.tasks import DEMOS
 
-pytest.importorskip("matplotlib", reason="the demos draw with matplotlib: pip install 'seqnet[plot]'")
+importorskip("matplotlib", "the demos draw with matplotlib: pip install 'seqnet[plot]'")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

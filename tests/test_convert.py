@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import backends_for, cli, require
+from conftest import backends_for, cli, jax_x64, require, skip_or_fail
 from native import ADAPTERS, Native
 
 import seqnet
@@ -26,13 +26,10 @@ MODULES = {"torch": "torch", "paddle": "paddle", "keras": "keras", "flax": "flax
 
 
 def need(framework: str) -> None:
-    """Skip (fail under CI=true) when the framework is missing; JAX's 64-bit mode for flax's float64."""
+    """Skip (fail under CI=true) when the framework is missing, or any backend's."""
     if importlib.util.find_spec(MODULES[framework]) is None:
-        reason = f"{framework} is not installed: pip install {framework}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    for backend in seqnet.backends():  # every backend runs the converted weights (JAX: 64-bit mode for float64)
+        skip_or_fail(f"{framework} is not installed: pip install {framework}")
+    for backend in seqnet.backends():  # every backend runs the converted weights
         require(backend)
 
 
@@ -62,12 +59,13 @@ def assert_same(spec, got, want, lengths, tol, zero_padding):
         valid = (valid if spec.batch_first else valid.T)[..., None]
         out, ref = out * valid, ref * valid
     assert parity.scaled_diff(out, ref) <= tol
-    finals = zip(final, ref_final) if isinstance(ref_final, tuple) else [(final, ref_final)]
+    finals = zip(parity.state_parts(final), parity.state_parts(ref_final), strict=True)
     for a, b in finals:
         assert a.shape == b.shape
         assert parity.scaled_diff(a, b) <= tol
 
 
+@pytest.mark.usefixtures("x64")  # float64 on every backend: JAX computes float64 only in its 64-bit mode
 @pytest.mark.parametrize("fw, case", _cases("from"))
 def test_from_framework_reproduces_the_layer_on_every_backend(fw, case):
     need(fw)
@@ -87,6 +85,7 @@ def _extra(fw: str, spec: seqnet.Spec) -> dict:
     return {} if fw == "keras" else {"output_mode": spec.output_mode}
 
 
+@pytest.mark.usefixtures("x64")  # float64 on every backend: JAX computes float64 only in its 64-bit mode
 @pytest.mark.parametrize("fw, case", _cases("to"))
 def test_to_framework_reproduces_seqnet(fw, case):
     need(fw)
@@ -343,23 +342,22 @@ def test_to_framework_refuses_what_the_layer_cannot_express(framework, spec, mes
 
 def test_nnx_gru_refuses_a_reset_bias_that_linen_holds():
     need("flax")
-    import jax
-
-    spec = seqnet.Spec("gru", 3, 4)
-    weights = seqnet.init_weights(spec, seed=1, dtype="float64")
-    with pytest.raises(
-        seqnet.ConversionError, match=r"nnx.GRUCell has no bias inside the reset product .* api='linen'"
-    ):
-        seqnet.to_framework(spec, weights, "flax")
-    (module, variables) = seqnet.to_framework(spec, weights, "flax", api="linen")
-    x = np.random.default_rng(0).standard_normal((2, 5, 3))
-    out = module.apply(variables, x)
-    ref, _ = seqnet.predict(seqnet.build(spec, "numpy", weights, "float64"), x)
-    assert parity.scaled_diff(np.asarray(out), ref) <= 1e-10
-    assert jax is not None
+    with jax_x64():  # float64 weights: flax computes them in float64 only in JAX's 64-bit mode
+        spec = seqnet.Spec("gru", 3, 4)
+        weights = seqnet.init_weights(spec, seed=1, dtype="float64")
+        with pytest.raises(
+            seqnet.ConversionError, match=r"nnx.GRUCell has no bias inside the reset product .* api='linen'"
+        ):
+            seqnet.to_framework(spec, weights, "flax")
+        (module, variables) = seqnet.to_framework(spec, weights, "flax", api="linen")
+        x = np.random.default_rng(0).standard_normal((2, 5, 3))
+        out = module.apply(variables, x)
+        ref, _ = seqnet.predict(seqnet.build(spec, "numpy", weights, "float64"), x)
+        assert parity.scaled_diff(np.asarray(out), ref) <= 1e-10
 
 
 # -- flax linen: cells with their params ------------------------------------------------------------------------
+@pytest.mark.usefixtures("x64")  # float64 on every backend: JAX computes float64 only in its 64-bit mode
 @pytest.mark.parametrize("cell", ["LSTMCell", "OptimizedLSTMCell", "GRUCell", "SimpleCell"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_linen_modules_with_params(cell, bidirectional):

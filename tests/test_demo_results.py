@@ -5,11 +5,11 @@ stopped learning on a backend (a wrong gradient, a broken optimizer step) misses
 """
 
 import pytest
-from conftest import require
+from conftest import importorskip, require
 
 from seqnet.demos.tasks import DEMOS
 
-pytest.importorskip("matplotlib", reason="the demos draw with matplotlib: pip install 'seqnet[plot]'")
+importorskip("matplotlib", "the demos draw with matplotlib: pip install 'seqnet[plot]'")
 
 # task: (largest final training loss, bound on the held-out metric, whether the metric must be above it)
 BOUNDS = {

@@ -5,12 +5,11 @@ the fused and the generic path, outputs compared after reloading."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 
 import numpy as np
 import pytest
-from conftest import cli, require
+from conftest import cli, require, skip_or_fail
 
 import seqnet
 from seqnet import parity
@@ -19,10 +18,7 @@ from seqnet import parity
 def need(*modules: str) -> None:
     for module in modules:
         if importlib.util.find_spec(module) is None:
-            reason = f"{module} is not installed: pip install 'seqnet[onnx]'"
-            if os.environ.get("CI") == "true":
-                pytest.fail(reason)
-            pytest.skip(reason)
+            skip_or_fail(f"{module} is not installed: pip install 'seqnet[onnx]'")
 
 
 def _call_inputs(spec: seqnet.Spec, batch: int, steps: int, seed: int, with_lengths: bool, with_state: bool):
@@ -42,7 +38,7 @@ def _call_inputs(spec: seqnet.Spec, batch: int, steps: int, seed: int, with_leng
 def _assert_close(got, want, tol=parity.TOLERANCE["float32"]):
     assert got[0].shape == want[0].shape
     assert parity.scaled_diff(got[0], want[0]) <= tol
-    for a, b in zip(*(s if isinstance(s, tuple) else (s,) for s in (got[1], want[1]))):
+    for a, b in zip(parity.state_parts(got[1]), parity.state_parts(want[1]), strict=True):
         assert parity.scaled_diff(a, b) <= tol
 
 
@@ -70,7 +66,7 @@ def test_export_onnx_runs_in_onnxruntime_like_numpy(case, inputs, tmp_path):
         if with_lengths:
             feeds["lengths"] = lengths.astype(np.int64)
         if with_state:
-            feeds.update(zip(("h0", "c0"), state if spec.cell == "lstm" else (state,)))
+            feeds.update(zip(("h0", "c0")[: len(parity.state_parts(state))], parity.state_parts(state), strict=True))
         results = session.run(None, feeds)
         got = (results[0], tuple(results[1:]) if spec.cell == "lstm" else results[1])
         want = seqnet.predict(seqnet.build(spec, "numpy", weights), x, state, lengths)

@@ -1,14 +1,14 @@
-"""Every code block in docs/ runs as written (or says why not), the site builds with warnings as errors, and
-the pages reference only figures that exist.
+"""Every code block in docs/ runs as written (or says why not), each value a block shows is compared with what
+it computes, the site builds with warnings as errors, and the pages reference only figures that exist.
 
-A page's ```python blocks run in order in one namespace, in a fresh folder; its ```bash blocks that start with
-`seqnet ` run as commands there. A block right after `<!-- not run: reason -->` is shown, not run.
+A page's ```python blocks run in order in one namespace, in a fresh folder, through tests/blocks.py (`# -> output`
+and `# raises Error: message` are checked; a print or a value-like comment without them fails); its ```bash
+blocks that start with `seqnet ` run as commands there. A block right after `<!-- not run: reason -->` is shown,
+not run; any other block (toml, text, a bash block that is not a seqnet command) must be marked so.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 import shutil
@@ -16,8 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import blocks as blocks_kit
 import pytest
-from conftest import require
+from conftest import importorskip, require
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -43,15 +44,14 @@ def test_every_block_of_the_page_runs(page, tmp_path, monkeypatch):
             assert reason.strip(), f"{page}: a block marked not run must say why"
             continue
         if lang == "python":
-            with contextlib.redirect_stdout(io.StringIO()) as out:
-                exec(compile(code, str(page), "exec"), namespace)
-            printed = out.getvalue()
-            assert "False" not in printed.split(), f"{page}: a check printed False:\n{printed}"
+            blocks_kit.run(code, namespace, str(page.relative_to(ROOT)))
         elif lang == "bash" and code.startswith("seqnet "):
             for line in filter(str.strip, code.splitlines()):
                 command = line.split("#")[0].split()
                 done = subprocess.run([seqnet_cli, *command[1:]], capture_output=True, text=True)
                 assert done.returncode == 0, f"{page}: {line}\n{done.stdout}{done.stderr}"
+        elif not lang.startswith("{"):  # a Sphinx directive ({toctree}, {eval-rst}) is not a code block
+            raise AssertionError(f"{page}: a {lang} block neither runs nor says why not (<!-- not run: reason -->)")
 
 
 def test_pages_and_figures_exist():
@@ -62,7 +62,7 @@ def test_pages_and_figures_exist():
 
 @pytest.mark.slow
 def test_the_site_builds_with_warnings_as_errors(tmp_path):
-    pytest.importorskip("sphinx", reason="the docs need sphinx: pip install 'seqnet[docs]'")
+    importorskip("sphinx", "the docs need sphinx: pip install 'seqnet[docs]'")
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"))
     done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS),
                            str(tmp_path / "html")], capture_output=True, text=True, env=env)  # fmt: skip
@@ -79,3 +79,30 @@ def test_the_api_reference_lists_every_public_name():
     missing = sorted(n for n in seqnet.__all__ if not n.startswith("_") and n not in listed)
     missing += sorted(f"testing.{n}" for n in seqnet.testing.__all__ if n not in listed and n != "model_spec")
     assert not missing, f"docs/api.md does not list {missing}"
+
+
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        ("print(1 + 1)  # -> 3", "printed '2', the block shows '3'"),
+        ("int('1')  # raises ValueError: invalid", "shows ValueError, but nothing was raised"),
+        ("int('x')  # raises TypeError", "raised ValueError"),
+        ("int('x')  # raises ValueError: not what it says", "the message is"),
+        ("print(2)", "prints without `# -> expected output`"),
+        ("x = 2  # 2", "states a value unchecked"),
+        ("x = (2, 3)  # (2, 3)", "states a value unchecked"),
+        ("try:\n    int('x')\nexcept ValueError as e:\n    print(e)  # -> x", "try/except"),
+        ("for i in range(2):\n    print(i)", "prints inside"),
+    ],
+)
+def test_the_block_checker_fails_what_it_must(code, words):
+    with pytest.raises(AssertionError, match=re.escape(words)):
+        blocks_kit.run(code, {}, "example")
+
+
+def test_the_block_checker_passes_what_is_true():
+    namespace: dict = {}
+    blocks_kit.run(
+        "x = 2  # two\nprint(x, x * 3)  # -> 2 6\nint('x')  # raises ValueError: invalid literal", namespace, "ok"
+    )
+    assert namespace["x"] == 2

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -548,15 +550,21 @@ def test_catalogue(case, backend):
     _check(case, backend)
 
 
-@pytest.mark.parametrize("index", range(15))
+FILE_CASES = 15
+
+
+@pytest.mark.parametrize("index", range(FILE_CASES))
 def test_file_catalogue(index, tmp_path):
     _check(_file_cases(tmp_path)[index], None)
 
 
 CALLS = _call_cases()
+NATIVE_MODES = (False, True, "after good calls")  # a model called with NumPy arrays, native tensors, after good calls
 
 
-@pytest.mark.parametrize("native", [False, True, "after good calls"], ids=["numpy", "native", "native-warm"])
+@pytest.mark.parametrize(
+    "native", [False, True, "after good calls"], ids=["numpy", "native", "native-warm"]
+)  # NATIVE_MODES
 @pytest.mark.parametrize("backend", ALL)
 @pytest.mark.parametrize("index", range(len(CALLS)), ids=[c[0] for c in CALLS])
 def test_model_call_catalogue(index, backend, native):
@@ -585,9 +593,57 @@ def test_model_call_catalogue(index, backend, native):
     assert info.match(words), f"{name}: {info.value}"
 
 
-def test_the_catalogue_is_large():
-    count = len(_params(SPEC_CASES + WEIGHT_CASES + BUILD_CASES + _train_cases() + CONVERT_CASES)) + 15
-    count += len(CALLS) * len(ALL) * 2
-    assert count >= 60
-    distinct = len(SPEC_CASES + WEIGHT_CASES + BUILD_CASES + _train_cases() + CONVERT_CASES) + 15 + len(CALLS)
-    assert distinct >= 60, distinct
+CATALOGUE = SPEC_CASES + WEIGHT_CASES + BUILD_CASES + _train_cases() + CONVERT_CASES
+
+
+def catalogue_counts() -> tuple[int, int]:
+    """(distinct bad inputs, runs): what test_catalogue, test_file_catalogue and test_model_call_catalogue hold."""
+    distinct = len(CATALOGUE) + FILE_CASES + len(CALLS)
+    runs = len(_params(CATALOGUE)) + FILE_CASES + len(CALLS) * len(ALL) * len(NATIVE_MODES)
+    return distinct, runs
+
+
+def test_the_catalogue_is_large_and_the_docs_state_its_size(request):
+    distinct, runs = catalogue_counts()
+    assert distinct >= 60
+    collected = [item for item in request.session.items if item.originalname in
+                 ("test_catalogue", "test_file_catalogue", "test_model_call_catalogue")]  # fmt: skip
+    if len(collected) > 1:  # the whole module collected: the count is what ran
+        assert len(collected) == runs, (len(collected), runs)
+    stated = f"{distinct} bad inputs ({runs} runs"
+    root = Path(__file__).parent.parent
+    for page in ("README.md", "docs/reliability.md"):
+        text = " ".join((root / page).read_text().split())
+        assert stated in text, f"{page} does not say {stated!r}"
+
+
+# -- errors keep their cause ----------------------------------------------------------------------------------
+def test_a_missing_framework_says_so_and_any_other_import_error_propagates(tmp_path, monkeypatch):
+    from seqnet.errors import import_framework
+
+    with pytest.raises(seqnet.BackendUnavailable, match="pip install nothing") as info:
+        import_framework("a_framework_not_installed", "pip install nothing")
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
+    (tmp_path / "broken_backend.py").write_text("import a_dependency_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError) as info:  # the module is there; what it imports is not: not "missing"
+        import_framework("broken_backend", "pip install broken")
+    assert not isinstance(info.value, seqnet.BackendUnavailable) and info.value.name == "a_dependency_not_installed"
+
+
+def test_an_import_error_inside_seqnets_paddle_module_is_not_called_a_missing_paddle(monkeypatch):
+    from seqnet_backends.paddle import convert
+
+    monkeypatch.setitem(sys.modules, "seqnet_backends.paddle.model", None)  # importing it now fails
+    with pytest.raises(ImportError) as info:
+        convert._model()
+    assert not isinstance(info.value, seqnet.BackendUnavailable), info.value
+
+
+def test_a_converted_error_keeps_the_frameworks_exception_as_its_cause(tmp_path):
+    require("torch")
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(seqnet.ConversionError, match="never unpickles arbitrary code") as info:
+        seqnet.from_framework(path)
+    assert info.value.__cause__ is not None and "ConversionError" not in type(info.value.__cause__).__name__

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import computing, require
 from seqnet_backends.numpy.model import value_and_grad as numpy_value_and_grad
 
 import seqnet
@@ -123,7 +123,8 @@ def test_backend_gradients_match_numpy(framework, case, dtype):
     weights = init_weights(spec, seed=5, dtype=dtype)
     x, state, lengths, target = _target(case, dtype, loss)
     ref_value, ref_grads, ref_dx = value_and_grad(spec, weights, x, target, loss, "numpy", state, lengths)
-    value, grads, dx = value_and_grad(spec, weights, x, target, loss, framework, state, lengths)
+    with computing(framework, dtype):
+        value, grads, dx = value_and_grad(spec, weights, x, target, loss, framework, state, lengths)
     tol = GRAD_TOL[dtype]
     assert abs(value - ref_value) <= tol * max(1.0, abs(ref_value))
     for name in ref_grads:

@@ -4,6 +4,7 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import importorskip
 
 import seqnet
 from seqnet import FileFormatError, Spec, WeightsError, init_weights, load, save
@@ -25,7 +26,7 @@ def test_round_trip(tmp_path, dtype):
 
 
 def test_file_is_standard_safetensors(tmp_path):
-    st = pytest.importorskip("safetensors.numpy", reason="the safetensors package checks interoperability")
+    st = importorskip("safetensors.numpy", "the safetensors package checks interoperability")
     weights = init_weights(SPEC, seed=1)
     path = tmp_path / "m.safetensors"
     save(path, SPEC, weights)

@@ -2,17 +2,17 @@
 
 import numpy as np
 import pytest
-from conftest import check_half_precision, require
+from conftest import check_half_precision, gates_swapped, importorskip, require
 
 import seqnet
 from seqnet import BackendError, InputError, Spec, init_weights, parity
 
-jax = pytest.importorskip("jax", reason="the jax backend needs jax: pip install 'seqnet[jax]'")
+jax = importorskip("jax", "the jax backend needs jax: pip install 'seqnet[jax]'")
 jnp = jax.numpy
 
 
 @pytest.fixture(autouse=True)
-def _x64():
+def _jax_required():
     require("jax")
 
 
@@ -20,7 +20,7 @@ CASES = [c for c in parity.GRID if c.lengths][::3]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_jit_and_vmap_match_numpy(case):
+def test_jit_and_vmap_match_numpy(case, x64):
     spec = case.spec
     weights = init_weights(spec, seed=2, dtype="float64")
     x, state, lengths = parity.inputs(case, "float64", seed=4)
@@ -36,7 +36,7 @@ def test_jit_and_vmap_match_numpy(case):
     assert parity.scaled_diff(batched[1], second) <= 1e-10
 
 
-def test_grad_of_pure_apply_matches_finite_difference():
+def test_grad_of_pure_apply_matches_finite_difference(x64):
     spec = Spec("gru", 2, 3, num_layers=2, bidirectional=True, output_size=1, output_mode="last")
     model = seqnet.build(spec, "jax", init_weights(spec, seed=1, dtype="float64"), "float64")
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 2)))
@@ -76,13 +76,13 @@ def test_no_retrace_when_only_length_values_change():
 
 def test_float64_needs_x64_mode():
     spec = Spec("rnn", 2, 3)
-    jax.config.update("jax_enable_x64", False)
-    try:
-        with pytest.raises(BackendError, match="jax_enable_x64"):
-            seqnet.build(spec, "jax", dtype="float64")
-        assert seqnet.build(spec, "jax").params["weight_ih_l0"].dtype == jnp.float32
-    finally:
-        jax.config.update("jax_enable_x64", True)
+    assert not jax.config.read("jax_enable_x64")  # as users run JAX: the suite turns it on only where it must
+    with pytest.raises(BackendError, match="jax_enable_x64"):
+        seqnet.build(spec, "jax", dtype="float64")
+    assert seqnet.build(spec, "jax").params["weight_ih_l0"].dtype == jnp.float32
+    with jax.enable_x64(True):
+        assert seqnet.build(spec, "jax", dtype="float64").params["weight_ih_l0"].dtype == jnp.float64
+    assert not jax.config.read("jax_enable_x64")
 
 
 def test_params_are_a_pytree_usable_by_optax_style_code():
@@ -100,7 +100,6 @@ def test_params_are_a_pytree_usable_by_optax_style_code():
     [
         (lambda m: m(jnp.zeros((2, 3))), "expected 3 dimensions"),
         (lambda m: m(jnp.zeros((2, 3, 4))), "input_size=3"),
-        (lambda m: m(jnp.zeros((2, 3, 3), jnp.float64)), "x has dtype float64, the model computes in float32"),
         (lambda m: m(jnp.zeros((2, 3, 3), jnp.float32), lengths=jnp.asarray([0, 3])), "out of range"),
         (lambda m: m(jnp.zeros((2, 3, 3), jnp.float32), lengths=jnp.asarray([1.0, 3.0])), "expected integers"),
         (lambda m: jax.jit(m.apply)(m.params, jnp.zeros((2, 3, 4), jnp.float32)), "input_size=3"),
@@ -111,6 +110,12 @@ def test_bad_input_errors_before_jax(call, words):
     with pytest.raises(InputError) as info:
         call(model)
     assert words in str(info.value)
+
+
+def test_a_float64_jax_array_to_a_float32_model_is_refused(x64):
+    model = seqnet.build(Spec("gru", 3, 4), "jax")
+    with pytest.raises(InputError, match="x has dtype float64, the model computes in float32"):
+        model(jnp.zeros((2, 3, 3), jnp.float64))
 
 
 def test_dropout_with_a_key_only():
@@ -124,7 +129,7 @@ def test_dropout_with_a_key_only():
 
 
 @pytest.mark.parametrize("case", parity.GRID, ids=lambda c: c.id)
-def test_hoisted_input_products_match_numpy(case):
+def test_hoisted_input_products_match_numpy(case, x64):
     """The input products hoisted out of the scan (what GPUs run) compute NumPy's outputs, final state and
     gradients whatever platform runs the tests; the per-step placement is XLA:CPU's default, which every
     parity and gradient test of the JAX backend runs on a CPU."""
@@ -156,7 +161,7 @@ def test_hoisted_input_products_match_numpy(case):
         params, jnp.asarray(x)
     )
     assert parity.scaled_diff(out, ref_out) <= 1e-10
-    for got, want in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(ref_state)):
+    for got, want in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(ref_state), strict=True):
         assert parity.scaled_diff(got, want) <= 1e-10
     assert abs(float(value) - ref_value) <= 1e-9 * max(1.0, abs(ref_value))
     for name in ref_grads:
@@ -166,20 +171,38 @@ def test_hoisted_input_products_match_numpy(case):
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_precision(dtype):
-    """float16 and bfloat16 models: NumPy's float64 answers within a few of the format's rounding units
+    """float16 and bfloat16 models: NumPy's float64 answers within HALF_UNITS of the format's rounding units
     (lengths, both directions, two layers, a head), float32 back from predict and weights_of, and a pure
     apply that differentiates in that dtype."""
     spec = Spec("lstm", 3, 8, num_layers=2, bidirectional=True, output_size=2)
     weights = init_weights(spec, seed=2)
     x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
     lengths = np.array([6, 2, 5, 1])
-    reference = seqnet.build(spec, "numpy", weights, "float64")
+    reference = seqnet.build(spec, "numpy", weights.astype(np.float64), "float64")
     ref, ref_state = seqnet.predict(reference, x.astype(np.float64), None, lengths)
     model = seqnet.build(spec, "jax", weights, dtype=dtype)
     assert all(str(p.dtype) == dtype for p in model.params.values())
     out, state = seqnet.predict(model, x, lengths=lengths)
     check_half_precision(model, out, state, ref, ref_state, weights, dtype)
+    wrong = seqnet.build(spec, "jax", gates_swapped(spec, weights), dtype=dtype)
+    with pytest.raises(AssertionError, match="rounding units off"):
+        check_half_precision(
+            wrong, *seqnet.predict(wrong, x, lengths=lengths), ref, ref_state, seqnet.weights_of(wrong), dtype
+        )
     with pytest.raises(InputError, match=f"x has dtype float32, the model computes in {dtype}"):
         model(jnp.asarray(x))
     grads = jax.grad(lambda p: jnp.sum(model.apply(p, jnp.asarray(x, dtype))[0].astype(jnp.float32) ** 2))(model.params)
     assert all(str(g.dtype) == dtype and bool(jnp.all(jnp.isfinite(g))) for g in grads.values())
+
+
+def test_predict_refuses_float64_input_to_a_float32_model_as_users_run_jax():
+    """With JAX's 64-bit mode off (its default, and how this suite runs float32 JAX tests), jnp.asarray rounds a
+    float64 array to float32: predict would then have accepted what every other backend refuses (found when
+    the suite stopped turning the mode on for every test)."""
+    assert not jax.config.read("jax_enable_x64")
+    spec = Spec("gru", 3, 4)
+    model = seqnet.build(spec, "jax", init_weights(spec))
+    with pytest.raises(seqnet.InputError, match="x has dtype float64, the model computes in float32"):
+        seqnet.predict(model, np.zeros((2, 3, 3)))
+    with pytest.raises(seqnet.InputError, match="state h has dtype float64"):
+        seqnet.predict(model, np.zeros((2, 3, 3), np.float32), np.zeros((1, 2, 4)))

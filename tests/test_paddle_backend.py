@@ -9,12 +9,13 @@ from pathlib import Path
 import native
 import numpy as np
 import pytest
+from conftest import importorskip, skip_or_fail
 
 import seqnet
 from seqnet import InputError, Spec, init_weights, parity
 
 if importlib.util.find_spec("paddle") is None:  # found without importing: Paddle's own import prints warnings
-    pytest.skip("the paddle backend needs paddlepaddle: pip install 'seqnet[paddle]'", allow_module_level=True)
+    skip_or_fail("the paddle backend needs paddlepaddle: pip install 'seqnet[paddle]'")
 from seqnet_backends.paddle.model import paddle  # noqa: E402  (quiet import)
 
 FUSED_CASES = [
@@ -69,7 +70,7 @@ def test_matches_paddles_own_layer(case):
     assert parity.scaled_diff(out, seq) <= 1e-12
     theirs = final if isinstance(final, tuple) else (final,)
     mine = mine if isinstance(mine, tuple) else (mine,)
-    for a, b in zip(mine, theirs):
+    for a, b in zip(mine, theirs, strict=True):
         assert parity.scaled_diff(a, b.numpy()) <= 1e-12
 
 
@@ -100,7 +101,8 @@ def test_save_with_paddle_and_train_with_paddle_optimizer(tmp_path):
     other = seqnet.build(spec, "paddle", init_weights(spec, seed=9))
     other.set_state_dict(paddle.load(str(tmp_path / "m.pdparams")))
     assert all(
-        np.array_equal(a, b) for a, b in zip(seqnet.weights_of(other).values(), seqnet.weights_of(model).values())
+        np.array_equal(a, b)
+        for a, b in zip(seqnet.weights_of(other).values(), seqnet.weights_of(model).values(), strict=True)
     )
     x = paddle.to_tensor(np.random.default_rng(0).standard_normal((16, 8, 3)).astype("float32"))
     y = paddle.to_tensor(np.random.default_rng(1).standard_normal((16, 1)).astype("float32"))
@@ -156,7 +158,7 @@ def test_quiet_import_keeps_other_frameworks_threads():
 def test_paddle_reverse_gradient_bug_is_worked_around():
     """Paddle's fused SimpleRNN, bidirectional with lengths and an initial state, gets the reverse
     direction's gradient wrong (torch's nn.RNN is the reference); seqnet's model gets it right."""
-    torch = pytest.importorskip("torch", reason="torch is the independent reference here")
+    torch = importorskip("torch", "torch is the independent reference here")
     rng = np.random.default_rng(0)
     x, h0, lengths = rng.standard_normal((3, 5, 4)), rng.standard_normal((2, 3, 6)), np.array([4, 1, 5])
     spec = Spec("rnn", 4, 6, bidirectional=True)
@@ -178,8 +180,7 @@ def test_paddle_reverse_gradient_bug_is_worked_around():
     (y**2).sum().backward()
     assert model.fused
     assert np.abs(model.rnn[0].cell_bw.weight_hh.grad.numpy() - expected).max() < 1e-10
-    if not paddle_is_wrong:
-        pytest.skip(f"Paddle {paddle.__version__} fixed the reverse-gradient bug: the workaround can go")
+    assert paddle_is_wrong, f"Paddle {paddle.__version__} fixed the reverse-gradient bug: the workaround can go"
 
 
 def test_repeated_calls_reach_hooks_and_the_layers_answer():

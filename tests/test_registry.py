@@ -100,3 +100,28 @@ def test_third_party_plugin_via_entry_point(tmp_path):
 def test_weights_of_needs_a_seqnet_model():
     with pytest.raises(BackendError, match="made by seqnet.build"):
         seqnet.weights_of(np.zeros(3))
+
+
+def test_under_ci_a_skip_fails_the_run_and_ci_sets_it(tmp_path):
+    """tests/conftest.py's rule, run on a copy of it: a test that skips, at run time or at import, fails under
+    CI=true (and the run's exit status says so); without CI=true it is an ordinary skip. .ci/run sets CI=true."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    shutil.copy(here / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\nfrom conftest import importorskip\n\n\ndef test_plain_skip():\n    pytest.skip('nothing')\n\n\n"
+        "def test_missing():\n    importorskip('a_module_not_installed', 'not here')\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "CI"}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(tmp_path)]
+    local = subprocess.run(command, env=base, capture_output=True, text=True, cwd=tmp_path)
+    assert local.returncode == 0 and "2 skipped" in local.stdout, local.stdout[-2000:]
+    ci = subprocess.run(command, env={**base, "CI": "true"}, capture_output=True, text=True, cwd=tmp_path)
+    assert ci.returncode == 1, ci.stdout[-2000:]
+    assert "1 failed" in ci.stdout and "CI=true: 1 skipped, which fails the run" in ci.stdout, ci.stdout[-2000:]
+    assert "export CI=true" in (here.parent / ".ci" / "run").read_text()

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from conftest import check_half_precision
+from conftest import check_half_precision, gates_swapped, importorskip
 
 import seqnet
 from seqnet import BackendError, InputError, Spec, init_weights, parity
 
-torch = pytest.importorskip("torch", reason="the torch backend needs torch: pip install 'seqnet[torch]'")
+torch = importorskip("torch", "the torch backend needs torch: pip install 'seqnet[torch]'")
 nn = torch.nn
 pack = torch.nn.utils.rnn
 
@@ -63,7 +63,7 @@ def test_matches_pytorchs_own_layer(case):
     assert parity.scaled_diff(out, seq.detach().numpy()) <= 1e-12
     theirs = final if isinstance(final, tuple) else (final,)
     mine = mine if isinstance(mine, tuple) else (mine,)
-    for a, b in zip(mine, theirs):
+    for a, b in zip(mine, theirs, strict=True):
         assert parity.scaled_diff(a, b.detach().numpy()) <= 1e-12
 
 
@@ -137,18 +137,24 @@ def test_float64_and_device_option():
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-def test_half_precision_where_torch_supports_it(dtype):
+def test_half_precision(dtype):
+    """bfloat16 and float16 models against NumPy's float64 within HALF_UNITS rounding units of each part's scale
+    (lengths, both directions, two layers, a head); the same model with two gate blocks swapped fails that check."""
     spec = Spec("lstm", 3, 8, num_layers=2, bidirectional=True, output_size=2)
     weights = init_weights(spec, seed=2)
     x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)
-    ref, ref_state = seqnet.predict(seqnet.build(spec, "numpy", weights), x, lengths=np.array([6, 2, 5, 1]))
+    lengths = np.array([6, 2, 5, 1])
+    reference = seqnet.build(spec, "numpy", weights.astype(np.float64), "float64")
+    ref, ref_state = seqnet.predict(reference, x.astype(np.float64), lengths=lengths)
     model = seqnet.build(spec, "torch", weights, dtype=dtype)
     assert next(model.parameters()).dtype == getattr(torch, dtype)
-    try:
-        out, state = seqnet.predict(model, x, lengths=np.array([6, 2, 5, 1]))
-    except (RuntimeError, NotImplementedError) as exc:  # a kernel torch lacks on this device
-        pytest.skip(f"torch {torch.__version__} has no {dtype} RNN kernel on the CPU: {exc}")
+    out, state = seqnet.predict(model, x, lengths=lengths)
     check_half_precision(model, out, state, ref, ref_state, weights, dtype)
+    wrong = seqnet.build(spec, "torch", gates_swapped(spec, weights), dtype=dtype)
+    with pytest.raises(AssertionError, match="rounding units off"):
+        check_half_precision(
+            wrong, *seqnet.predict(wrong, x, lengths=lengths), ref, ref_state, seqnet.weights_of(wrong), dtype
+        )
 
 
 def test_half_precision_is_refused_where_the_backend_lacks_it():

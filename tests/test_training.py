@@ -17,6 +17,7 @@ def _data(spec, count=24, steps=7, seed=0):
     return x, y, lengths
 
 
+@pytest.mark.usefixtures("x64")  # float64 on every backend: JAX computes float64 only in its 64-bit mode
 @pytest.mark.parametrize("optimizer, clip, lr", [("adam", None, 0.01), ("sgd", 0.5, 0.1)])
 def test_same_loss_curve_on_every_backend(optimizer, clip, lr):
     spec = Spec("lstm", 3, 5, num_layers=2, bidirectional=True, output_size=2)

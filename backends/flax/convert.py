@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.convert import Imported, cannot_express, canonical_float, check_fits
-from seqnet.errors import BackendUnavailable, ConversionError
+from seqnet.errors import ConversionError, import_framework
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
@@ -48,13 +48,11 @@ _GRU_GATES = ("r", "z", "n")
 
 def _flax() -> tuple[Any, Any, Any, Any]:
     """(jax, jax.numpy, flax.nnx, flax.linen)."""
-    try:
-        import jax
-        import jax.numpy as jnp
-        from flax import linen, nnx
-    except ImportError:
-        raise BackendUnavailable("flax modules need flax and jax: pip install flax") from None
-    return jax, jnp, nnx, linen
+    message = "flax modules need flax and jax: pip install flax"
+    jax = import_framework("jax", message)
+    linen = import_framework("flax.linen", message, ("flax", "jax"))
+    nnx = import_framework("flax.nnx", message, ("flax", "jax"))
+    return jax, jax.numpy, nnx, linen
 
 
 def _activations() -> dict[Any, str]:
@@ -205,7 +203,7 @@ def _canonical_to_flax(
             folded = np.concatenate([b_ih[r] + b_hh[r], b_ih[z] + b_hh[z], b_ih[n]])
             return {"dense_i.kernel": t(w["weight_ih"]), "dense_i.bias": folded, "dense_h.kernel": t(w["weight_hh"])}
         out = {}
-        for g, rows in zip(_GRU_GATES, (r, z, n)):
+        for g, rows in zip(_GRU_GATES, (r, z, n), strict=True):
             out[f"i{g}.kernel"], out[f"h{g}.kernel"] = t(w["weight_ih"][rows]), t(w["weight_hh"][rows])
         out.update({"ir.bias": b_ih[r] + b_hh[r], "iz.bias": b_ih[z] + b_hh[z], "in.bias": b_ih[n], "hn.bias": b_hh[n]})
         return out
@@ -243,7 +241,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     recurrent: list[tuple[Any, list[Any], Any]] = []
     rates: list[float] = []
     settings: list[tuple[tuple[str, str], bool, bool]] = []
-    for position, (layer, tree) in enumerate(zip(layers, trees)):
+    for position, (layer, tree) in enumerate(zip(layers, trees, strict=True)):
         where = f"flax layer {position} ({type(layer).__name__})"
         if isinstance(layer, (nnx.Dropout, linen.Dropout)):
             if not recurrent or position == len(layers) - 1:
@@ -271,7 +269,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     (kind, activation), bidirectional, time_major = settings[0]
     arrays: dict[str, np.ndarray] = {}
     for k, (layer, rnns, tree) in enumerate(recurrent):
-        for d, (rnn, suffix) in enumerate(zip(rnns, ("", "_reverse"))):
+        for d, (rnn, suffix) in enumerate(zip(rnns, ("", "_reverse")[: len(rnns)], strict=True)):
             cell = _cell(rnn)
             if linen_api:
                 cell_tree = (
@@ -388,7 +386,7 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None, api: str = "nnx
     recurrent = [layer for layer in _layers(module) if not isinstance(layer, nnx.Dropout)]
     for k, layer in enumerate(recurrent):
         rnns, _ = _directions(layer, f"layer {k}")
-        for rnn, s in zip(rnns, ("", "_reverse")):
+        for rnn, s in zip(rnns, ("", "_reverse")[: len(rnns)], strict=True):
             for path, value in per_cell[(k, s)].items():
                 node = _cell(rnn)
                 for part in path.split("."):
@@ -505,7 +503,7 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
         else None
     )
     hs, cs, k = [], [], 0
-    for layer, tree in zip(layers, trees):
+    for layer, tree in zip(layers, trees, strict=True):
         if isinstance(layer, (nnx.Dropout, linen.Dropout)):
             continue
         initial = None

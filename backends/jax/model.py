@@ -26,6 +26,8 @@ than silently computing in float32.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import lru_cache, partial
 from typing import Any
 
@@ -185,6 +187,18 @@ def x64_enabled() -> bool:
     return bool(jax.config.read("jax_enable_x64"))
 
 
+@contextlib.contextmanager
+def dtype_context(dtype: str) -> Iterator[None]:
+    """A block whose models compute in `dtype`: JAX's 64-bit mode on for float64 (jax.enable_x64, scoped to
+    the block and this thread, and as it was after it), nothing for the other dtypes. The conformance suite
+    builds and calls each dtype's models inside it; your own code turns the mode on once, as jax's docs say."""
+    if dtype != "float64":
+        yield
+        return
+    with jax.enable_x64(True):
+        yield
+
+
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
 def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None) -> JaxRNN:
     if dtype == "float64" and not x64_enabled():
@@ -218,6 +232,8 @@ def from_numpy(value: Any, model: JaxRNN):
     array = np.asarray(value)
     if model.dtype in HALF and array.dtype.kind == "f":
         return jnp.asarray(array, dtype=model.dtype)
+    if array.dtype == np.float64 and not x64_enabled():
+        return array  # jnp.asarray would round it to float32 silently: seqnet's checks see it as it is
     return jnp.asarray(array)
 
 

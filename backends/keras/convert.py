@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.convert import Imported, cannot_express, canonical_float, check_fits
-from seqnet.errors import BackendUnavailable, ConversionError, NotExpressible
+from seqnet.errors import ConversionError, NotExpressible, import_framework
 from seqnet.registry import _findable
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -77,11 +77,7 @@ def _keras() -> Any:
             )
         if not chosen:
             os.environ["KERAS_BACKEND"] = "jax" if _findable("jax") else "torch"
-    try:
-        import keras
-    except ImportError:
-        raise BackendUnavailable("Keras layers need keras 3: pip install keras") from None
-    return keras
+    return import_framework("keras", "Keras layers need keras 3: pip install keras", ("keras", "jax", "torch"))
 
 
 def _configured_backend() -> str | None:
@@ -287,7 +283,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     )
     arrays: dict[str, np.ndarray] = {}
     for k, layer in enumerate(recurrent):
-        for cell, suffix in zip(_cells(layer), ("", "_reverse")):
+        for cell, suffix in zip(_cells(layer), ("", "_reverse")[: len(_cells(layer))], strict=True):
             bias = _np(cell.bias) if fields["bias"] else None
             for name, value in keras_to_canonical(
                 fields["cell"], _np(cell.kernel), _np(cell.recurrent_kernel), bias
@@ -351,10 +347,10 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
         )
     recurrent = [layer for layer in _chain(into) if _recurrent(layer) is not None]
     for k, layer in enumerate(recurrent):
-        for cell, suffix in zip(_cells(layer), ("", "_reverse")):
+        for cell, suffix in zip(_cells(layer), ("", "_reverse")[: len(_cells(layer))], strict=True):
             w = {name: weights.get(f"{name}_l{k}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
             for variable, value in zip(
-                _cell_variables(cell), canonical_to_keras(spec.cell, spec.gru_variant == "reset_after", w)
+                _cell_variables(cell), canonical_to_keras(spec.cell, spec.gru_variant == "reset_after", w), strict=True
             ):
                 variable.assign(value.astype(variable.dtype))
     if spec.output_size is not None:

@@ -250,8 +250,10 @@ class NumpyRNN:
                     g.b_ih += flat_dgx.sum(axis=0)
                 d_in += dgx @ p.w_ih
             d_seq = d_in
-        for (k, s), g in zip(layer_names(spec), pgrads):
-            for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g.astuple()):
+        for (k, s), g in zip(layer_names(spec), pgrads, strict=True):
+            for name, value in zip(
+                ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g.astuple(), strict=True
+            ):
                 if value is not None:
                     grads[f"{name}_l{k}{s}"] = value
         dx = d_seq.transpose(1, 0, 2) if spec.batch_first else d_seq

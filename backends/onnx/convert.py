@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.convert import Imported, canonical_float, describe
-from seqnet.errors import BackendUnavailable, ConversionError
+from seqnet.errors import ConversionError, import_framework
 from seqnet.io import SPEC_KEY, atomic_write
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -38,11 +38,7 @@ _RNN_ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu", "Sigmoid": "sigmoid"}
 
 
 def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:
-        raise BackendUnavailable("ONNX files need onnx: pip install 'seqnet[onnx]'") from None
-    return onnx
+    return import_framework("onnx", "ONNX files need onnx: pip install 'seqnet[onnx]'")
 
 
 def _model_proto(obj: Any) -> tuple[Any, str]:
@@ -51,7 +47,7 @@ def _model_proto(obj: Any) -> tuple[Any, str]:
         try:
             return onnx.load(os.fspath(obj)), repr(str(obj))
         except Exception as exc:  # onnx raises DecodeError and others by cause
-            raise ConversionError(f"{str(obj)!r} is not an ONNX model: {type(exc).__name__}: {exc}") from None
+            raise ConversionError(f"{str(obj)!r} is not an ONNX model: {type(exc).__name__}: {exc}") from exc
     if isinstance(obj, onnx.ModelProto):
         return obj, "the ONNX model"
     raise ConversionError(
@@ -233,10 +229,7 @@ def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray
 
 
 def _session(data: bytes, providers: Any, threads: int | None) -> Any:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise BackendUnavailable("running ONNX models needs onnxruntime: pip install 'seqnet[onnx]'") from None
+    ort = import_framework("onnxruntime", "running ONNX models needs onnxruntime: pip install 'seqnet[onnx]'")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads is not None:
@@ -255,7 +248,9 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
         feeds["lengths"] = np.asarray(lengths, dtype=np.int64)
     if state is not None:
         parts = state if isinstance(state, (tuple, list)) else (state,)
-        feeds.update({n: np.asarray(p, dtype=np.float32) for n, p in zip(("h0", "c0"), parts)})
+        feeds.update(
+            {n: np.asarray(p, dtype=np.float32) for n, p in zip(("h0", "c0")[: len(parts)], parts, strict=True)}
+        )
     missing = sorted(set(feeds) - set(names))
     if missing:
         raise ConversionError(

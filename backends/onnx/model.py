@@ -72,7 +72,7 @@ class OnnxRNN:
             feeds["lengths"] = lengths.astype(np.int64)
         if state is not None:
             parts = state if self.spec.cell == "lstm" else (state,)
-            feeds.update(zip(("h0", "c0"), parts))
+            feeds.update(zip(("h0", "c0")[: len(parts)], parts, strict=True))
         results = self._session(lengths is not None, state is not None).run(None, feeds)
         return results[0], (tuple(results[1:3]) if self.spec.cell == "lstm" else results[1])
 

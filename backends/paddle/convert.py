@@ -35,7 +35,7 @@ from seqnet.convert import (
     head_entries,
     infer_fields,
 )
-from seqnet.errors import BackendUnavailable, ConversionError
+from seqnet.errors import ConversionError, import_framework
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
@@ -44,11 +44,9 @@ _CELL_KEY = re.compile(r"^(\d+)\.(cell|cell_fw|cell_bw)\.(weight_ih|weight_hh|bi
 
 def _model() -> Any:
     """backends/paddle/model.py (paddle imported quietly), or BackendUnavailable."""
-    try:
-        from . import model
-    except ImportError:
-        raise BackendUnavailable("Paddle layers and tensors need paddlepaddle: pip install paddlepaddle") from None
-    return model
+    return import_framework(
+        f"{__package__}.model", "Paddle layers and tensors need paddlepaddle: pip install paddlepaddle", ("paddle",)
+    )
 
 
 def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
@@ -241,7 +239,7 @@ def read_file(path: Any) -> dict[str, Any]:
         raise ConversionError(
             f"{str(path)!r} is not a Paddle state dict of arrays ({type(exc).__name__}: {exc}); seqnet never "
             "unpickles arbitrary code"
-        ) from None
+        ) from exc
     if not isinstance(loaded, dict):
         raise ConversionError(f"{str(path)!r} holds a {type(loaded).__name__}, not a Paddle state dict")
     return {str(k): v for k, v in loaded.items() if isinstance(v, np.ndarray)}

@@ -30,17 +30,13 @@ from seqnet.convert import (
     head_entries,
     infer_fields,
 )
-from seqnet.errors import BackendUnavailable, ConversionError
+from seqnet.errors import ConversionError, import_framework
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise BackendUnavailable("torch layers and tensors need torch: pip install torch") from None
-    return torch
+    return import_framework("torch", "torch layers and tensors need torch: pip install torch")
 
 
 def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
@@ -213,7 +209,7 @@ def read_file(path: Any) -> dict[str, Any]:
         raise ConversionError(
             f"{str(path)!r}: torch.load(weights_only=True) refused it ({type(exc).__name__}: {str(exc)[:300]}); seqnet "
             "reads tensors only and never unpickles arbitrary code"
-        ) from None
+        ) from exc
     return _flatten(loaded, torch)
 
 

@@ -8,18 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from seqnet.errors import SeqnetError
+from seqnet.errors import import_framework
 
 
 def pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SeqnetError("the demos draw PNG plots with matplotlib: pip install 'seqnet[plot]'") from None
-    return plt
+    matplotlib = import_framework("matplotlib", "the demos draw PNG plots with matplotlib: pip install 'seqnet[plot]'")
+    matplotlib.use("Agg")
+    return import_framework("matplotlib.pyplot", "the demos draw PNG plots with matplotlib")
 
 
 def save(fig: Any, out: str | Path, name: str) -> Path:

@@ -11,13 +11,10 @@ from typing import Any
 import numpy as np
 
 from seqnet.errors import SeqnetError
-from seqnet.parity import TOLERANCE, scaled_diff
+from seqnet.parity import TOLERANCE, ParityError, check_result, scaled_diff, state_parts
 from seqnet.spec import Spec
 
-
-class ParityError(AssertionError):
-    """Two models that should compute the same function do not (the message shows the Spec, the input and
-    the largest difference)."""
+__all__ = ["ParityError", "assert_same_function", "default_inputs", "model_spec"]
 
 
 def model_spec(model: Any) -> tuple[Spec, str]:
@@ -106,8 +103,6 @@ def assert_same_function(
     ParityError
         Naming the Spec, the input and the largest difference with its index and both values.
     """
-    from seqnet.convert import run
-
     spec_a, dtype_a = model_spec(a)
     spec_b, dtype_b = model_spec(b)
     for field in ("input_size", "batch_first", "cell"):
@@ -121,11 +116,12 @@ def assert_same_function(
     for call in calls:
         x = np.asarray(call.x, dtype=dtype)
         state = None if call.state is None else _cast(call.state, dtype)
-        got, want = run(a, x, state, call.lengths), run(b, x, state, call.lengths)
+        got = _run_checked(a, "a", spec_a, dtype_a, call, x, state)
+        want = _run_checked(b, "b", spec_b, dtype_b, call, x, state)
         checks = [_largest("outputs", got[0], want[0])]
-        states_a = got[1] if isinstance(got[1], tuple) else (got[1],)
-        states_b = want[1] if isinstance(want[1], tuple) else (want[1],)
-        checks += [_largest(f"state {name}", s, t) for name, s, t in zip("hc", states_a, states_b)]
+        names = spec_a.state_shapes(1)
+        parts = zip(names, state_parts(got[1]), state_parts(want[1]), strict=True)
+        checks += [_largest(f"state {name}", s, t) for name, s, t in parts]
         _raise_if(checks, limit, spec_a, call)
         worst["outputs"] = max(worst["outputs"], checks[0][0])
         worst["state"] = max([worst["state"]] + [c[0] for c in checks[1:]])
@@ -133,6 +129,26 @@ def assert_same_function(
         for call in calls:
             worst["gradients"] = max(worst.get("gradients", 0.0), _compare_gradients(a, b, spec_a, call, dtype, limit))
     return worst
+
+
+def _run_checked(model: Any, side: str, spec: Spec, dtype: str, call: Any, x: np.ndarray, state: Any) -> Any:
+    """`model` called on its own copies of the inputs, in its own dtype; ParityError if it wrote into them or if
+    its result lacks a state part, orders or shapes them otherwise than its Spec, or comes in another dtype."""
+    from seqnet.convert import run
+
+    own_x, own_state = x.astype(dtype), None if state is None else _cast(state, dtype)
+    own_lengths = None if call.lengths is None else np.array(call.lengths)
+    given = [own_x, *(state_parts(own_state) if own_state is not None else ()), own_lengths]
+    given = [v for v in given if v is not None]
+    before = [v.copy() for v in given]
+    result = run(model, own_x, own_state, own_lengths)
+    if not all(np.array_equal(u, v) for u, v in zip(before, given, strict=True)):
+        raise ParityError(
+            f"{side} wrote into its inputs (x, state or lengths)\n  spec: {spec}\n  input: {call.describe()}"
+        )
+    result = tuple(result) if isinstance(result, list) else result
+    check_result(spec, result, x.shape, dtype, side)
+    return result
 
 
 def _as_call(given: Any, dtype: str) -> Any:
@@ -176,6 +192,10 @@ def _compare_gradients(a: Any, b: Any, spec: Spec, call: Any, dtype: str, limit:
                                       lengths=call.lengths, dtype=dtype))  # fmt: skip
     (loss_a, grads_a, dx_a), (loss_b, grads_b, dx_b) = results
     checks = [_largest("loss", np.asarray(loss_a), np.asarray(loss_b)), _largest("dL/dx", dx_a, dx_b)]
+    if list(grads_a) != list(grads_b):
+        raise ParityError(
+            f"a and b give gradients of other weights: a {list(grads_a)}, b {list(grads_b)}\n  spec: {spec}"
+        )
     checks += [_largest(f"dL/d{name}", grads_a[name], grads_b[name]) for name in grads_a]
     gradient_limit = limit * 10  # gradients sum over steps and batch: one order of magnitude more rounding
     _raise_if(checks, gradient_limit, spec, call, " (gradients)")

@@ -8,6 +8,8 @@ do, for every backend).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,15 +32,25 @@ def record(seqnet_backend: str) -> Any:
     found = get_backend(seqnet_backend)
     if not found.available():
         pytest.fail(f"backend {seqnet_backend!r} is registered but not available: pip install {found.install}")
-    if seqnet_backend == "jax" and "float64" in found.dtypes:  # JAX computes float64 only in its 64-bit mode
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
     return found
+
+
+def computing(backend: str, dtype: str) -> Any:
+    """The block in which `backend`'s models of `dtype` are built and called: the backend module's optional
+    dtype_context(dtype) (JAX's: its 64-bit mode for float64, scoped), else nothing."""
+    context = getattr(get_backend(backend).load(), "dtype_context", None)
+    return context(dtype) if context is not None else contextlib.nullcontext()
 
 
 def _dtypes(record: Any) -> list[str]:
     return [d for d in ("float32", "float64") if d in record.dtypes]
+
+
+def _each_dtype(record: Any) -> Iterator[str]:
+    """Each of float32 and float64 that the backend declares, the loop's body computing in it (`computing`)."""
+    for dtype in _dtypes(record):
+        with computing(record.name, dtype):
+            yield dtype
 
 
 def reference(spec: Any, w: Any, x: Any, state: Any, lengths: Any, backend: str) -> tuple[Any, Any]:
@@ -48,16 +60,17 @@ def reference(spec: Any, w: Any, x: Any, state: Any, lengths: Any, backend: str)
     return seqnet.predict(seqnet.build(spec, "numpy", w, w.dtype.name), x, state, lengths)
 
 
-def assert_matches(spec: Any, got: Any, want: Any, dtype: str, where: str) -> None:
+def assert_matches(spec: Any, got: Any, want: Any, x_shape: Any, dtype: str, where: str) -> None:
+    """`got` has exactly the structure the Spec prescribes (state parts: number, order, shapes; dtype) and the
+    values of `want` within the dtype's tolerance."""
+    parity.check_result(spec, got, tuple(x_shape), dtype, f"{where}: the backend")
     tol = parity.TOLERANCE[dtype]
-    assert got[0].shape == want[0].shape, f"{where}: outputs {got[0].shape}, expected {want[0].shape}"
     assert parity.scaled_diff(got[0], want[0]) <= tol, (
         f"{where}: outputs differ by {parity.scaled_diff(got[0], want[0]):.3g}"
     )
-    pairs = zip(got[1], want[1]) if isinstance(want[1], tuple) else [(got[1], want[1])]
-    for a, b in pairs:
-        assert a.shape == b.shape, f"{where}: state {a.shape}, expected {b.shape}"
-        assert parity.scaled_diff(a, b) <= tol, f"{where}: final state differs by {parity.scaled_diff(a, b):.3g}"
+    parts = zip(spec.state_shapes(1), parity.state_parts(got[1]), parity.state_parts(want[1]), strict=True)
+    for name, a, b in parts:
+        assert parity.scaled_diff(a, b) <= tol, f"{where}: final state {name} differs by {parity.scaled_diff(a, b):.3g}"
 
 
 def test_registered_and_available(seqnet_backend: str, record: Any) -> None:
@@ -70,19 +83,22 @@ def test_registered_and_available(seqnet_backend: str, record: Any) -> None:
 
 @pytest.mark.parametrize("case", parity.GRID, ids=lambda c: c.id)
 def test_parity_grid(seqnet_backend: str, record: Any, seqnet_options: dict, case: Any) -> None:
-    for dtype in _dtypes(record):
+    for dtype in _each_dtype(record):
         w = seqnet.init_weights(case.spec, seed=11, dtype=dtype)
         x, state, lengths = parity.inputs(case, dtype, seed=3)
         model = seqnet.build(case.spec, seqnet_backend, w, dtype, **seqnet_options)
         got = seqnet.predict(model, x, state, lengths)
-        assert_matches(case.spec, got, reference(case.spec, w, x, state, lengths, seqnet_backend), dtype, case.id)
+        assert_matches(
+            case.spec, got, reference(case.spec, w, x, state, lengths, seqnet_backend), x.shape, dtype, case.id
+        )
 
 
 @pytest.mark.parametrize("case", parity.GRID, ids=lambda c: c.id)
 def test_weights_of_round_trip_is_exact(seqnet_backend: str, record: Any, seqnet_options: dict, case: Any) -> None:
     dtype = _dtypes(record)[-1]
     w = seqnet.init_weights(case.spec, seed=2, dtype=dtype)
-    back = seqnet.weights_of(seqnet.build(case.spec, seqnet_backend, w, dtype, **seqnet_options))
+    with computing(seqnet_backend, dtype):
+        back = seqnet.weights_of(seqnet.build(case.spec, seqnet_backend, w, dtype, **seqnet_options))
     assert list(back) == list(w)
     for name in w:
         assert back[name].dtype == w[name].dtype and np.array_equal(back[name], w[name]), name
@@ -91,13 +107,10 @@ def test_weights_of_round_trip_is_exact(seqnet_backend: str, record: Any, seqnet
 def test_outputs_in_the_declared_dtype_and_shape(seqnet_backend: str, record: Any, seqnet_options: dict) -> None:
     for spec in (seqnet.Spec("lstm", 3, 4, num_layers=2, bidirectional=True, output_size=2),
                  seqnet.Spec("gru", 3, 4, output_size=2, output_mode="last", batch_first=False)):  # fmt: skip
-        for dtype in _dtypes(record):
+        for dtype in _each_dtype(record):
             model = seqnet.build(spec, seqnet_backend, seqnet.init_weights(spec, dtype=dtype), dtype, **seqnet_options)
             x = np.zeros((2, 5, 3) if spec.batch_first else (5, 2, 3), dtype)
-            out, state = seqnet.predict(model, x)
-            assert out.dtype == np.dtype(dtype) and out.shape == spec.output_shape(x.shape)
-            h = state[0] if isinstance(state, tuple) else state
-            assert h.shape == (spec.num_layers * spec.num_directions, 2, spec.hidden_out)
+            parity.check_result(spec, seqnet.predict(model, x), x.shape, dtype, f"{seqnet_backend} ({dtype})")
 
 
 def test_a_dtype_it_does_not_declare_is_refused(seqnet_backend: str, record: Any) -> None:
@@ -119,7 +132,9 @@ def test_single_steps_single_sequences_and_lengths_of_one(
         for batch, steps, lengths in ((1, 1, None), (1, 1, np.array([1])), (3, 4, np.array([1, 1, 1]))):
             x = np.random.default_rng(batch + steps).standard_normal((batch, steps, spec.input_size)).astype(dtype)
             got = seqnet.predict(model, x, None, lengths)
-            assert_matches(spec, got, reference(spec, w, x, None, lengths, seqnet_backend), dtype, f"B{batch} T{steps}")
+            assert_matches(
+                spec, got, reference(spec, w, x, None, lengths, seqnet_backend), x.shape, dtype, f"B{batch} T{steps}"
+            )
 
 
 @pytest.mark.parametrize("batch, hidden", [(1, 1), (1, 4), (3, 1), (3, 4)])
@@ -141,7 +156,7 @@ def test_a_call_leaves_its_inputs_unchanged(seqnet_backend: str, record: Any, se
         for call_lengths in (None, lengths):
             seqnet.predict(model, x, state, call_lengths)
         after = (x, lengths, *(state if isinstance(state, tuple) else (state,)))
-        assert all(np.array_equal(a, b) for a, b in zip(after, copies)), f"{spec.cell} changed its inputs"
+        assert all(np.array_equal(a, b) for a, b in zip(after, copies, strict=True)), f"{spec.cell} changed its inputs"
 
 
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=lambda c: c.id)
@@ -150,13 +165,14 @@ def test_gradients_equal_the_reference(seqnet_backend: str, record: Any, case: A
         with pytest.raises(seqnet.BackendError, match="inference only"):
             _gradients(case, seqnet_backend, _dtypes(record)[0])
         return
-    for dtype in _dtypes(record):
+    for dtype in _each_dtype(record):
         loss, grads, dx = _gradients(case, seqnet_backend, dtype)
         if seqnet_backend == "numpy":
             _check_by_finite_differences(case, dtype, loss, grads)
             continue
         ref_loss, ref_grads, ref_dx = _gradients(case, "numpy", dtype)
         tol = {"float32": 1e-4, "float64": 1e-9}[dtype]
+        assert list(grads) == list(ref_grads), f"gradients of {list(grads)}, expected {list(ref_grads)}"
         assert abs(loss - ref_loss) <= tol * max(1.0, abs(ref_loss))
         assert parity.scaled_diff(dx, ref_dx) <= tol
         for name in ref_grads:
@@ -228,9 +244,10 @@ def test_property_parity(seqnet_backend: str, record: Any, seqnet_options: dict,
         dtype = data.draw(st.sampled_from(dtypes), label="dtype")
         w = data.draw(weights(spec, dtype=dtype), label="weights")
         call = data.draw(calls(spec, dtype=dtype), label="call")
-        model = seqnet.build(spec, seqnet_backend, w, dtype, **seqnet_options)
-        got = seqnet.predict(model, call.x, call.state, call.lengths)
+        with computing(seqnet_backend, dtype):
+            got = seqnet.predict(seqnet.build(spec, seqnet_backend, w, dtype, **seqnet_options), call.x, call.state,
+                                 call.lengths)  # fmt: skip
         want = reference(spec, w, call.x, call.state, call.lengths, seqnet_backend)
-        assert_matches(spec, got, want, dtype, f"{spec}, {call.describe()}")
+        assert_matches(spec, got, want, call.x.shape, dtype, f"{spec}, {call.describe()}")
 
     check()
