@@ -133,6 +133,7 @@ class _nothing:
         return False
 
 
+@pytest.mark.usefixtures("x64")  # float64 on every backend: JAX computes float64 only in its 64-bit mode
 @pytest.mark.parametrize("fw, case", _cases("from"))
 def test_round_trip_from_the_framework_is_exact(fw, case):
     """framework -> seqnet -> framework -> seqnet: the weights come back bit for bit."""
@@ -505,6 +506,7 @@ def test_keras_conversions_on_the_torch_backend():
 
 
 # -- seqnet.convert.run: each framework's own call, NumPy in and out ---------------------------------------------
+@pytest.mark.usefixtures("x64")  # float64 on every backend: JAX computes float64 only in its 64-bit mode
 @pytest.mark.parametrize(
     "fw, case",
     [p for p in _cases("from") if p.values[1].spec.output_size is None and p.values[1].spec.output_mode == "sequence"],
