@@ -1,13 +1,15 @@
-"""seqnet: one recurrent-model definition, four frameworks.
+"""seqnet: one recurrent-model definition, every framework.
 
-Write a `Spec` once; `build(spec, backend=...)` compiles it into a native NumPy, PyTorch, PaddlePaddle or
-JAX model; one canonical weight set (`Weights`, PyTorch's names and layouts) makes them all compute the
-same function. Importing seqnet imports no deep-learning framework.
+Write a `Spec` once (rnn, lstm, gru, or a `Cell` of your own registered with `register_cell`);
+`build(spec, backend=...)` compiles it into a native NumPy, PyTorch, PaddlePaddle, JAX or ONNX Runtime model;
+one canonical weight set (`Weights`, PyTorch's names and layouts) makes them all compute the same function.
+Importing seqnet imports no deep-learning framework.
 """
 
 from __future__ import annotations
 
 from seqnet.build import build, predict, weights_of
+from seqnet.cell import Cell, cells, register_cell
 from seqnet.convert import export_onnx, from_framework, from_state_dict, to_framework, to_state_dict
 from seqnet.errors import (
     BackendError,
@@ -33,6 +35,7 @@ __version__ = "0.2.0"  # the one place: pyproject.toml reads it, CHANGELOG.md re
 __all__ = [
     "Backend",
     "BackendError",
+    "Cell",
     "BackendUnavailable",
     "ConversionError",
     "Converter",
@@ -50,6 +53,7 @@ __all__ = [
     "as_weights",
     "backends",
     "build",
+    "cells",
     "export_onnx",
     "fit",
     "from_framework",
@@ -60,6 +64,7 @@ __all__ = [
     "load",
     "predict",
     "register_backend",
+    "register_cell",
     "register_converter",
     "save",
     "to_framework",

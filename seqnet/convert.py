@@ -133,6 +133,13 @@ def to_framework(spec: Spec, weights: Mapping[str, Any], framework: str, *, into
     """
     require_spec(spec, "to_framework")
     checked = as_weights(spec, weights)
+    if not spec.builtin:
+        get_converter(framework)  # an unknown framework is named first
+        raise NotExpressible(
+            f"{framework} has no standard layer for Spec.cell={spec.cell!r}, a registered cell: "
+            f"seqnet.build(spec, {framework if framework in ('torch', 'paddle') else 'jax'!r}) runs it as a model of "
+            "that framework"
+        )
     impl = get_converter(framework).load()
     check_options(impl.to_framework, options, f"to_framework(..., {framework!r})", fixed=("spec", "weights", "into"))
     return impl.to_framework(spec, checked, into=into, **options)

@@ -127,3 +127,115 @@ def run_stack(
         if training and spec.dropout and layer < spec.num_layers - 1:
             layer_in = ops.dropout(layer_in, spec.dropout)
     return layer_in, hs, (cs if c0 is not None else None)
+
+
+# -- registered cells: one loop over any Cell's step ------------------------------------------------------------
+# A backend runs a registered cell through `cell_forward` with its ops, which need, beyond the ops a cell's step
+# gets (docs/guides/cells.md), `swap01(x)` (axes 0 and 1 swapped) and `zeros(shape, like)` (zeros of like's dtype
+# and device), and `dropout(x, rate)` where the spec has dropout.
+def cell_forward(spec: Spec, ops: Any, param: Callable[[str], Any], x: Any, state: Any, mask: Any,
+                 training: bool) -> tuple[Any, Any, Any]:  # fmt: skip
+    """A registered cell's layers and directions: x in the spec's layout, state None or the parts of
+    `spec.state_shapes` (one array, or a tuple of several), mask (T, B, 1) of x's dtype or None ->
+    (the top layer's outputs in x's layout, (B, T, D*O) or (T, B, D*O); the final state in the state's form;
+    each top-layer direction's output at the last valid step of its sequence, concatenated (B, D*O): what
+    output_mode="last" reads, as it reads the final h of the built-in cells). The head is the backend's."""
+    from seqnet.cell import get_cell
+
+    cell = get_cell(spec.cell)
+    xs = ops.swap01(x) if spec.batch_first else x
+    shapes = spec.state_shapes(xs.shape[1])
+    if state is None:
+        state0 = tuple(ops.zeros(shape, xs) for shape in shapes.values())
+    else:
+        state0 = tuple(state) if len(shapes) > 1 else (state,)
+    seq, finals, lasts = run_cell_stack(spec, cell, ops, param, xs, state0, mask, training)
+    parts = tuple(ops.stack([final[i] for final in finals]) for i in range(len(shapes)))
+    last = ops.concat(lasts[-spec.num_directions :])
+    return (ops.swap01(seq) if spec.batch_first else seq), (parts if len(parts) > 1 else parts[0]), last
+
+
+def cell_stepper(spec: Spec, cell: Any) -> Callable[..., tuple[Any, tuple[Any, ...]]]:
+    """`cell.step` bound to `spec` (passed as the keyword `spec` where the step takes it, for its options), and
+    checked: (output, new_state) with as many state parts as the cell declares, each of the shape it had, and
+    an output of (B, cell.output_size(spec)). A CellError names the cell and what is wrong."""
+    import inspect
+
+    from seqnet.cell import CellError
+
+    takes_spec = "spec" in inspect.signature(cell.step).parameters
+    out_size = cell.output_size(spec)
+
+    def step(ops: Any, p: dict[str, Any], x: Any, state: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        result = cell.step(ops, p, x, state, spec=spec) if takes_spec else cell.step(ops, p, x, state)
+        where = f"cell {cell.name!r}: step"
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise CellError(f"{where} must return (output, new_state), got {type(result).__name__}")
+        y, new = result
+        new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+        if len(new) != len(state):
+            raise CellError(f"{where} returned {len(new)} state part(s); the cell declares {len(state)}: {cell.state}")
+        for i in range(len(state)):  # by index, not zip: see run_direction
+            if _dims(new[i]) != _dims(state[i]):
+                raise CellError(f"{where} returned state part {cell.state[i]!r} of shape {_dims(new[i])}: "
+                                f"expected {_dims(state[i])}")  # fmt: skip
+        if _dims(y) != [_dims(x)[0], out_size]:
+            raise CellError(f"{where} returned an output of shape {_dims(y)}: expected {[_dims(x)[0], out_size]} "
+                            "(batch, output_size)")  # fmt: skip
+        return y, new
+
+    return step
+
+
+def _dims(value: Any) -> list[Any]:
+    """A value's shape as a list, None for dims a trace leaves open."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return [f"a {type(value).__name__}, not an array"]
+    return [int(n) if isinstance(n, int) and n >= 0 else None for n in shape]
+
+
+def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any], xs: Any, state0: tuple[Any, ...],
+                   mask: Any, training: bool) -> tuple[Any, list[tuple[Any, ...]], list[Any]]:  # fmt: skip
+    """Every layer and direction of a registered cell by a Python loop: xs (T, B, I), state0 the initial
+    state's parts, each (L*D, B, size) -> (the top layer's outputs (T, B, D * output_size), each row's final
+    state parts (layer-major, forward first), each row's output at its sequence's last valid step).
+
+    A step past a sequence's length keeps every state part and outputs zero, as for the built-in cells."""
+    step = cell_stepper(spec, cell)
+    names = list(cell.parameters(spec, spec.input_size))
+    finals: list[tuple[Any, ...]] = []
+    lasts: list[Any] = []
+    layer_in = xs
+    for layer in range(spec.num_layers):
+        outs = []
+        for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
+            row = layer * spec.num_directions + d
+            p = {name: param(f"{name}_l{layer}{suffix}") for name in names}
+            state = tuple(part[row] for part in state0)
+            ys, final, last = _cell_direction(step, ops, p, layer_in, state, mask, d == 1)
+            outs.append(ys)
+            finals.append(final)
+            lasts.append(last)
+        layer_in = outs[0] if len(outs) == 1 else ops.concat(outs)
+        if training and spec.dropout and layer < spec.num_layers - 1:
+            layer_in = ops.dropout(layer_in, spec.dropout)
+    return layer_in, finals, lasts
+
+
+def _cell_direction(step: Any, ops: Any, p: dict, xs: Any, state: tuple[Any, ...], mask: Any, reverse: bool):
+    steps = xs.shape[0]
+    xts = ops.unstack(xs)
+    masks = None if mask is None else (ops.unstack(mask), ops.unstack(mask > 0))  # by index: see run_direction
+    ys: list[Any] = [None] * steps
+    last = None
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        y, new = step(ops, p, xts[t], state)
+        if masks is None:
+            ys[t], state, last = y, new, y
+        else:
+            m, valid = masks[0][t], masks[1][t]
+            ys[t] = y * m
+            state = tuple(ops.where(valid, new[i], state[i]) for i in range(len(state)))
+            last = ys[t] if last is None else ops.where(valid, y, last)
+    return ops.stack(ys), state, last

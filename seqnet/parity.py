@@ -88,11 +88,15 @@ def inputs(case: Case, dtype: str = "float32", seed: int = 0) -> tuple[np.ndarra
     x = rng.standard_normal(shape).astype(dtype)
     state = None
     if case.state:
-        rows = spec.num_layers * spec.num_directions
-        h = (0.5 * rng.standard_normal((rows, BATCH, spec.hidden_out))).astype(dtype)
-        c = (0.5 * rng.standard_normal((rows, BATCH, spec.hidden_size))).astype(dtype)
-        state = (h, c) if spec.cell == "lstm" else h
+        state = random_state(spec, BATCH, rng, dtype)
     return x, state, (LENGTHS.copy() if case.lengths else None)
+
+
+def random_state(spec: Spec, batch: int, rng: np.random.Generator, dtype: str) -> Any:
+    """An initial state for `batch` sequences, 0.5 * standard normal, drawn from `rng` part by part in
+    `spec.state_shapes` order: one array, or the tuple of the parts (an LSTM's (h, c))."""
+    parts = tuple((0.5 * rng.standard_normal(shape)).astype(dtype) for shape in spec.state_shapes(batch).values())
+    return parts if len(parts) > 1 else parts[0]
 
 
 class ParityError(AssertionError):

@@ -10,7 +10,7 @@ allowed, before any framework sees it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from seqnet.errors import SpecError
@@ -34,7 +34,7 @@ class Spec:
     Parameters
     ----------
     cell : str
-        "rnn", "lstm" or "gru".
+        "rnn", "lstm", "gru", or a cell registered with `seqnet.register_cell` (see `seqnet.cells()`).
     input_size, hidden_size : int
         I and H.
     num_layers : int
@@ -57,6 +57,8 @@ class Spec:
         A linear head on the outputs.
     output_mode : str
         "sequence" (the head on every step) or "last" (on the final states of the top layer's directions).
+    cell_options : dict, optional
+        A registered cell's own options (its `options` lists them with their defaults); read with `option`.
 
     Raises
     ------
@@ -84,9 +86,23 @@ class Spec:
     gru_variant: str = "reset_after"
     output_size: int | None = None
     output_mode: str = "sequence"
+    cell_options: Any = ()
 
     def __post_init__(self) -> None:
+        options = self.cell_options
+        if isinstance(options, dict):  # stored as sorted (name, value) pairs: a Spec stays hashable
+            object.__setattr__(self, "cell_options", tuple(sorted(options.items())))
         _validate(self)
+
+    def option(self, name: str) -> Any:
+        """A registered cell's option: the value given in `cell_options`, else the cell's default."""
+        from seqnet.cell import get_cell
+
+        given = dict(self.cell_options)
+        defaults = get_cell(self.cell).options
+        if name not in given and name not in defaults:
+            raise SpecError(f"cell {self.cell!r} has no option {name!r}: its options {sorted(defaults)}")
+        return given.get(name, defaults.get(name))
 
     # -- derived sizes ---------------------------------------------------------------------------------
     @property
@@ -96,12 +112,23 @@ class Spec:
 
     @property
     def gates(self) -> int:
-        """G: the number of gate blocks stacked in each weight matrix (rnn 1, gru 3, lstm 4)."""
-        return GATES[self.cell]
+        """G: the number of gate blocks stacked in each weight matrix (rnn 1, gru 3, lstm 4; 0 for a registered
+        cell of a user's, whose parameters its own `parameters` gives)."""
+        return GATES.get(self.cell, 0)
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the cell is one of seqnet's rnn, lstm and gru (else a registered cell of a user's)."""
+        return self.cell in CELLS
 
     @property
     def hidden_out(self) -> int:
-        """H_out: the size of h (proj_size for a projected LSTM, else hidden_size)."""
+        """H_out: the features each direction outputs (proj_size for a projected LSTM, a registered cell's
+        `output_size`, else hidden_size)."""
+        if self.cell not in CELLS:
+            from seqnet.cell import get_cell
+
+            return get_cell(self.cell).output_size(self)
         return self.proj_size or self.hidden_size
 
     @property
@@ -118,6 +145,10 @@ class Spec:
         "c": (L*D, B, hidden_size)} for an LSTM, {"h": (L*D, B, H_out)} otherwise. A model's state is the tuple
         of these parts where there are several, the one array where there is one."""
         rows = self.num_layers * self.num_directions
+        if self.cell not in CELLS:
+            from seqnet.cell import get_cell
+
+            return {part: (rows, batch, size) for part, size in get_cell(self.cell).state_sizes(self).items()}
         shapes = {"h": (rows, batch, self.hidden_out)}
         if self.cell == "lstm":
             shapes["c"] = (rows, batch, self.hidden_size)
@@ -137,7 +168,17 @@ class Spec:
         -------
         dict of str to value
         """
-        return asdict(self)
+        data = asdict(self)
+        data["cell_options"] = dict(self.cell_options)
+        if not data["cell_options"]:
+            del data["cell_options"]  # a built-in cell's dict, as before registered cells existed
+        return data
+
+    def __repr__(self) -> str:
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "cell_options"]
+        if self.cell_options:
+            shown.append(f"cell_options={dict(self.cell_options)!r}")
+        return f"Spec({', '.join(shown)})"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Spec:
@@ -182,12 +223,42 @@ class Spec:
         return cls.from_dict(data)
 
 
+def _validate_cell(spec: Spec) -> None:
+    from seqnet.cell import CellError, check_parameters, get_cell
+
+    cell = get_cell(spec.cell)  # a SpecError listing the registered cells
+    options = spec.cell_options
+    if not isinstance(options, tuple) or not all(isinstance(o, tuple) and len(o) == 2 for o in options):
+        raise SpecError(f"Spec.cell_options={options!r} is not allowed: a dict of option name -> value")
+    for key, value in options:
+        if key not in cell.options:
+            raise SpecError(f"Spec.cell_options has {key!r}, which cell {spec.cell!r} does not take: its options "
+                            f"{sorted(cell.options)}")  # fmt: skip
+        default = cell.options[key]
+        kinds = (int, float) if isinstance(default, float) else (type(default),)
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, kinds):
+            raise SpecError(f"Spec.cell_options[{key!r}]={value!r} is not allowed: a {type(default).__name__}, as "
+                            f"its default {default!r}")  # fmt: skip
+    sizes = cell.state_sizes(spec)
+    if list(sizes) != list(cell.state) or not all(_is_int(n) and n >= 1 for n in sizes.values()):
+        raise CellError(f"cell {spec.cell!r}: state_sizes() gave {sizes!r}: a positive size for each of {cell.state}")
+    out = cell.output_size(spec)
+    if not _is_int(out) or out < 1:
+        raise CellError(f"cell {spec.cell!r}: output_size() gave {out!r}: a positive integer")
+    shapes = check_parameters(cell, spec, spec.input_size)
+    if not spec.bias and check_parameters(cell, replace(spec, bias=True), spec.input_size) == shapes:
+        raise SpecError(f"Spec.bias=False is not allowed: True (the default) for cell={spec.cell!r}, whose parameters "
+                        "do not depend on Spec.bias")  # fmt: skip
+
+
 def _validate(spec: Spec) -> None:
     def fail(field: str, allowed: str) -> None:
         raise SpecError(f"Spec.{field}={getattr(spec, field)!r} is not allowed: {allowed}")
 
     if spec.cell not in CELLS:
-        fail("cell", f"one of {CELLS}")
+        _validate_cell(spec)  # a registered cell of a user's: known, its options, its parameters
+    elif spec.cell_options:
+        fail("cell_options", f"() for cell={spec.cell!r}: cell_options is for registered cells (seqnet.register_cell)")
     for name in ("input_size", "hidden_size", "num_layers"):
         value = getattr(spec, name)
         if not _is_int(value) or value < 1:

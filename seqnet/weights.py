@@ -12,6 +12,9 @@ H = hidden_size, H_out = proj_size or H, I_k = input_size for k = 0 else D * H_o
     weight_hr_l{k}{s}  (P, H)         only when spec.proj_size = P > 0
     head.weight        (output_size, D * H_out)   only when spec.output_size
     head.bias          (output_size,)
+
+A registered cell of a user's (seqnet.cells) has the parameters its `parameters(spec, input_size)` gives, as
+"{name}_l{k}{s}" in its order for each layer and direction, then the head; H_out is its output_size.
 """
 
 from __future__ import annotations
@@ -50,6 +53,17 @@ def layer_names(spec: Spec) -> Iterator[tuple[int, str]]:
             yield layer, suffix
 
 
+def cell_parameters(spec: Spec) -> Iterator[tuple[int, str, str, tuple[int, ...]]]:
+    """(layer, suffix, parameter name, shape) of a registered cell's parameters, layer by layer and direction
+    by direction, each checked (seqnet.cells.check_parameters)."""
+    from seqnet.cell import check_parameters, get_cell
+
+    cell = get_cell(spec.cell)
+    for layer, s in layer_names(spec):
+        for name, shape in check_parameters(cell, spec, spec.layer_input_size(layer)).items():
+            yield layer, s, name, shape
+
+
 def require_spec(spec: Any, where: str) -> None:
     """A SpecError unless `spec` is a seqnet.Spec (before anything reads its fields)."""
     if not isinstance(spec, Spec):
@@ -74,7 +88,10 @@ def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
     require_spec(spec, "layout")
     gh, hidden, out = spec.gates * spec.hidden_size, spec.hidden_size, spec.hidden_out
     shapes: dict[str, tuple[int, ...]] = {}
-    for layer, s in layer_names(spec):
+    if not spec.builtin:
+        for layer, s, name, shape in cell_parameters(spec):
+            shapes[f"{name}_l{layer}{s}"] = shape
+    for layer, s in layer_names(spec) if spec.builtin else ():
         shapes[f"weight_ih_l{layer}{s}"] = (gh, spec.layer_input_size(layer))
         shapes[f"weight_hh_l{layer}{s}"] = (gh, out)
         if spec.bias:
@@ -218,7 +235,22 @@ def init_weights(spec: Spec, seed: int = 0, dtype: Any = "float32") -> Weights:
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise WeightsError(f"seed={seed!r} is not allowed: a non-negative integer")
     arrays = {}
+    if not spec.builtin:
+        from seqnet.cell import get_cell
+
+        cell = get_cell(spec.cell)
+        for layer, s, base, shape in cell_parameters(spec):
+            name = f"{base}_l{layer}{s}"
+            rng = np.random.Generator(np.random.PCG64([seed, zlib.crc32(name.encode())]))
+            value = np.asarray(cell.init(base, shape, spec, rng), dtype=np.float64)
+            if value.shape != shape:
+                raise SpecError(
+                    f"cell {spec.cell!r}: init({base!r}) gave shape {list(value.shape)}, expected {list(shape)}"
+                )
+            arrays[name] = value.astype(dtype)
     for name, shape in layout(spec).items():
+        if name in arrays:
+            continue
         fan_in = shape[-1] if name == "head.weight" else None
         if name == "head.bias":
             fan_in = layout(spec)["head.weight"][1]

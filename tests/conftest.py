@@ -24,15 +24,18 @@ FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")  # the backends that train; "onn
 
 @contextlib.contextmanager
 def registry_restored() -> Iterator[None]:
-    """Backends and converters registered inside the block are gone after it."""
-    from seqnet import registry
+    """Backends, converters and cells registered inside the block are gone after it."""
+    from seqnet import cell, registry
 
     saved = {r: dict(r.all()) for r in (registry._backends, registry._converters)}
+    saved_cells = dict(cell._cells)
     try:
         yield
     finally:
         for record, before in saved.items():
             record.records = before
+        cell._cells.clear()
+        cell._cells.update(saved_cells)
 
 
 @pytest.fixture(autouse=True)

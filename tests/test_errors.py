@@ -71,7 +71,10 @@ def _x(batch: int = 2, steps: int = 3, features: int = 3, dtype: str = "float32"
 
 SPEC_CASES = [
     Bad(
-        "cell", lambda: Spec("cnn", 3, 4), SpecError, r"Spec.cell='cnn' is not allowed: one of \('rnn', 'lstm', 'gru'\)"
+        "cell",
+        lambda: Spec("cnn", 3, 4),
+        SpecError,
+        r"Spec.cell='cnn' is not allowed: one of the registered cells \['rnn', 'lstm', 'gru'\]",
     ),
     Bad("cell type", lambda: Spec(3, 3, 4), SpecError, r"Spec.cell=3 is not allowed"),
     Bad("input_size", lambda: Spec("rnn", 0, 4), SpecError, r"Spec.input_size=0 is not allowed: a positive integer"),

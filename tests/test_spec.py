@@ -39,7 +39,7 @@ def test_round_trip_dict_and_json(kwargs):
 @pytest.mark.parametrize(
     "kwargs, field, words",
     [
-        (dict(cell="cnn"), "cell", "one of ('rnn', 'lstm', 'gru')"),
+        (dict(cell="cnn"), "cell", "one of the registered cells ['rnn', 'lstm', 'gru']"),
         (dict(hidden_size=0), "hidden_size", "positive integer"),
         (dict(input_size=-1), "input_size", "positive integer"),
         (dict(input_size=2.0), "input_size", "positive integer"),

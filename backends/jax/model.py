@@ -37,7 +37,7 @@ import numpy as np
 from jax import lax
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import PARAMS, cell_step, prepare
+from seqnet.generic import PARAMS, cell_forward, cell_step, prepare
 from seqnet.inputs import check_call
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -55,9 +55,52 @@ class _Ops:
     matmul = staticmethod(jnp.matmul)
     transpose = staticmethod(jnp.transpose)
 
+    exp, log, abs, sqrt = staticmethod(jnp.exp), staticmethod(jnp.log), staticmethod(jnp.abs), staticmethod(jnp.sqrt)
+    softplus, maximum, minimum = staticmethod(jax.nn.softplus), staticmethod(jnp.maximum), staticmethod(jnp.minimum)
+    where, stack = staticmethod(jnp.where), staticmethod(jnp.stack)
+
     @staticmethod
     def split(x, n: int):
         return jnp.split(x, n, axis=-1)
+
+    @staticmethod
+    def linear(x, w, b):
+        return x @ w.T if b is None else x @ w.T + b
+
+    @staticmethod
+    def unstack(x):
+        return [x[t] for t in range(x.shape[0])]
+
+    @staticmethod
+    def concat(xs):
+        return jnp.concatenate(xs, axis=-1)
+
+    @staticmethod
+    def mean(x):
+        return jnp.mean(x, axis=-1, keepdims=True)
+
+    @staticmethod
+    def var(x):
+        return jnp.var(x, axis=-1, keepdims=True)
+
+    @staticmethod
+    def swap01(x):
+        return jnp.swapaxes(x, 0, 1)
+
+    @staticmethod
+    def zeros(shape, like):
+        return jnp.zeros(shape, like.dtype)
+
+
+class _DropoutOps(_Ops):
+    """_Ops with inverted dropout drawn from a key (the cell path's dropout between layers)."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def dropout(self, x, rate: float):
+        self.key, sub = jax.random.split(self.key)
+        return jnp.where(jax.random.bernoulli(sub, 1 - rate, x.shape), x / (1 - rate), 0)
 
 
 def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool, hoist: bool | None = None):
@@ -104,6 +147,16 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
     steps, batch = xs.shape[0], xs.shape[1]
     rows = spec.num_layers * spec.num_directions
     mask = None if lengths is None else (jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
+    if not spec.builtin:  # a registered cell: seqnet.generic's loop over its step (unrolled in the trace)
+        ops = _Ops() if dropout_key is None else _DropoutOps(dropout_key)
+        cell_mask = None if mask is None else mask.astype(xs.dtype)
+        seq, final, last = cell_forward(spec, ops, params.get, x, state, cell_mask, dropout_key is not None)
+        out = last if spec.output_mode == "last" else seq
+        if spec.output_size is not None:
+            out = out @ params["head.weight"].T + params["head.bias"]
+            if spec.output_mode == "sequence" and mask is not None:
+                out = jnp.where(jnp.swapaxes(mask, 0, 1) if spec.batch_first else mask, out, 0)
+        return out, final
     if state is None:
         h0 = jnp.zeros((rows, batch, spec.hidden_out), xs.dtype)
         c0 = jnp.zeros((rows, batch, spec.hidden_size), xs.dtype) if spec.cell == "lstm" else None

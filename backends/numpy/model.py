@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from seqnet.errors import BackendError
 from seqnet.inputs import check_call
 from seqnet.losses import loss_and_grad
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, check_dtype, layer_names
 
 from . import bptt
+from .cell_model import CellModel
 from .cells import Params, make_cell
 from .fused import FusedDirection
 from .fused import run_direction as run_fused
@@ -281,13 +283,18 @@ class NumpyRNN:
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
-def build(spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, fused: bool = True) -> NumpyRNN:
+def build(
+    spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, fused: bool = True
+) -> NumpyRNN | CellModel:
     """A `NumpyRNN`; `seed` seeds its dropout masks; fused=False runs the reference cells (cells.py) for every
-    call (by default a forward without gradients runs the fused kernels of fused.py)."""
+    call (by default a forward without gradients runs the fused kernels of fused.py). A registered cell of a
+    user's gets a `CellModel` (cell_model.py: seqnet.generic's loop over its step)."""
+    if not spec.builtin:
+        return CellModel(spec, weights, dtype, seed=seed)
     return NumpyRNN(spec, weights, dtype, seed=seed, fused=fused)
 
 
-def weights_of(model: NumpyRNN) -> Weights:
+def weights_of(model: NumpyRNN | CellModel) -> Weights:
     return model.weights
 
 
@@ -301,6 +308,12 @@ def value_and_grad(
 ):  # fmt: skip
     """(loss, gradient Weights, dL/dx) by the hand-written backward pass: bptt.py's fused kernels where they
     apply, cells.py's reference steps elsewhere and for fused=False."""
+    if not spec.builtin:
+        raise BackendError(
+            f"cell {spec.cell!r} is a registered cell: the NumPy backend computes its forward but not its gradients "
+            "(it has a hand-written backward for rnn, lstm and gru only); value_and_grad and fit run it on torch, "
+            "paddle or jax, and the trained weights build the same model here"
+        )
     model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype, seed=dropout_seed, fused=fused).train(training)
     outputs, _, cache = model.forward(x, state, lengths, keep_cache=True)
     value, d_outputs = loss_and_grad(spec, loss, outputs, np.asarray(target), lengths)

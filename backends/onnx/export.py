@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import ConversionError
+from seqnet.errors import ConversionError, NotExpressible
 from seqnet.io import SPEC_KEY
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -90,6 +90,11 @@ def export(
     dtype: str | None = None,
 ) -> Any:  # fmt: skip
     """The onnx.ModelProto of `spec` with `weights` (checked with onnx.checker)."""
+    if not spec.builtin:
+        raise NotExpressible(
+            f"cell {spec.cell!r} is a registered cell: export_onnx and the onnxruntime backend take rnn, lstm and gru "
+            "only, not yet registered cells; build it on numpy, torch, paddle or jax"
+        )
     import onnx
     from onnx import TensorProto, helper
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import InputError
+from seqnet.errors import BackendError, InputError
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -88,6 +88,11 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", providers: Any =
           opset: int | None = None) -> OnnxRNN:  # fmt: skip
     """An `OnnxRNN`: `providers` for onnxruntime (default CPU), `threads` its intra-op threads, `opset` the
     ONNX opset (default 17)."""
+    if not spec.builtin:
+        raise BackendError(
+            f"cell {spec.cell!r} is a registered cell: the onnxruntime backend runs rnn, lstm and gru only, not yet "
+            "registered cells (export_onnx cannot write them yet); build it on numpy, torch, paddle or jax"
+        )
     return OnnxRNN(spec, weights.astype("float32"), providers, threads, opset)
 
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import run_stack
+from seqnet.generic import cell_forward, run_stack
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -76,6 +76,8 @@ _FUSED = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.G
 
 def missing_form(spec: Spec) -> tuple[str, str] | None:
     """(the Spec field, why) where Paddle's RNN layers have no form for `spec`; None where they have one."""
+    if not spec.builtin:
+        return "cell", f"Paddle has no layer for the registered cell {spec.cell!r}: it runs on the generic path"
     if spec.cell == "rnn" and spec.activation == "sigmoid":
         return "activation", "paddle.nn.SimpleRNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
@@ -204,9 +206,33 @@ class _Ops:
         w_t = paddle.transpose(w, [1, 0])
         return w_t.contiguous() if paddle.in_dynamic_mode() else w_t  # a strided operand: matmul 3x longer
 
+    exp, log, abs, sqrt = (
+        staticmethod(paddle.exp),
+        staticmethod(paddle.log),
+        staticmethod(paddle.abs),
+        staticmethod(paddle.sqrt),
+    )
+    softplus, maximum, minimum = staticmethod(F.softplus), staticmethod(paddle.maximum), staticmethod(paddle.minimum)
+
     @staticmethod
     def split(x, n: int):
         return paddle.chunk(x, n, axis=-1)
+
+    @staticmethod
+    def mean(x):
+        return paddle.mean(x, axis=-1, keepdim=True)
+
+    @staticmethod
+    def var(x):
+        return paddle.var(x, axis=-1, keepdim=True, unbiased=False)
+
+    @staticmethod
+    def swap01(x):
+        return x.transpose([1, 0, *range(2, len(x.shape))])
+
+    @staticmethod
+    def zeros(shape, like):
+        return paddle.zeros(list(shape), dtype=like.dtype)
 
     @staticmethod
     def concat(xs):
@@ -279,9 +305,13 @@ class SeqnetPaddle(paddle.nn.Layer):
         mask = None
         if lengths is not None:  # (T, B, 1), 1 for valid steps
             mask = (paddle.arange(steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
-        if state is not None and spec.cell == "lstm":
+        if isinstance(state, list):  # an LSTM's [h, c] (or a registered cell's parts) as the tuple seqnet returns
             state = tuple(state)
-        if fused and spec.bidirectional and lengths is not None and state is not None:
+        last = None
+        if not spec.builtin:  # a registered cell: seqnet.generic's loop over its step
+            seq, final, last = cell_forward(spec, _Ops(self.training), self._canonical_param, x, state, mask,
+                                            self.training)  # fmt: skip
+        elif fused and spec.bidirectional and lengths is not None and state is not None:
             # Paddle 3.3.1's fused kernel gives wrong gradients for the reverse direction when lengths and an
             # initial state come together (forward is right; tests/test_paddle_backend.py shows it): run the
             # generic loop over the fused layer's own parameters instead
@@ -299,8 +329,8 @@ class SeqnetPaddle(paddle.nn.Layer):
         else:
             seq, final = self._forward_generic(x, state, mask, batch)
         if spec.output_mode == "last":
-            hn = final[0] if spec.cell == "lstm" else final
-            out = paddle.concat(list(hn[-spec.num_directions :]), axis=1)
+            hn = final[0] if isinstance(final, (tuple, list)) else final
+            out = last if last is not None else paddle.concat(list(hn[-spec.num_directions :]), axis=1)
             return (head(out) if head is not None else out), final
         if head is None:
             return seq, final
@@ -482,7 +512,7 @@ def _value_and_grad(spec, weights, x, target, loss, state, lengths, dtype, train
     xt = paddle.to_tensor(np.asarray(x), stop_gradient=False)
     st = None
     if state is not None:
-        st = tuple(paddle.to_tensor(s) for s in state) if spec.cell == "lstm" else paddle.to_tensor(state)
+        st = tuple(paddle.to_tensor(s) for s in state) if isinstance(state, tuple) else paddle.to_tensor(state)
     outputs, _ = model(xt, st, lengths)
     w = paddle.to_tensor(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype))
     value = loss_fn(loss, outputs, paddle.to_tensor(np.asarray(target)), w)

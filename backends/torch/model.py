@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import run_stack
+from seqnet.generic import cell_forward, run_stack
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -38,6 +38,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.
 
 def fused_reason(spec: Spec) -> str | None:
     """Why torch's fused layer cannot express `spec` (None if it can)."""
+    if not spec.builtin:
+        return f"cell {spec.cell!r} is a registered cell, which runs on the generic path"
     if spec.cell == "rnn" and spec.activation == "sigmoid":
         return "nn.RNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
@@ -93,9 +95,33 @@ class _Ops:
     def __init__(self, training: bool):
         self.training = training
 
+    exp, log, abs, sqrt = (
+        staticmethod(torch.exp),
+        staticmethod(torch.log),
+        staticmethod(torch.abs),
+        staticmethod(torch.sqrt),
+    )
+    softplus, maximum, minimum = staticmethod(F.softplus), staticmethod(torch.maximum), staticmethod(torch.minimum)
+
     @staticmethod
     def split(x: torch.Tensor, n: int):
         return x.chunk(n, dim=-1)
+
+    @staticmethod
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=-1, keepdim=True)
+
+    @staticmethod
+    def var(x: torch.Tensor) -> torch.Tensor:
+        return x.var(dim=-1, keepdim=True, unbiased=False)
+
+    @staticmethod
+    def swap01(x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(0, 1)
+
+    @staticmethod
+    def zeros(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        return like.new_zeros(shape)
 
     @staticmethod
     def concat(xs):
@@ -132,7 +158,8 @@ class SeqnetTorch(nn.Module):
     def forward(self, x: torch.Tensor, state: Any = None, lengths: Any = None):
         modules = self._modules  # read directly: nn.Module.__getattr__ is a slow path on every call
         rnn = cast(nn.Module, modules["rnn"])
-        param = cast(torch.Tensor, rnn._parameters["weight_hh_l0"])  # the model's dtype and device, after any .to()
+        params = rnn._parameters  # the model's dtype and device, after any .to(); a registered cell's first
+        param = cast(torch.Tensor, params["weight_hh_l0"] if "weight_hh_l0" in params else next(iter(params.values())))
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()  # export, trace, compile: no values
         # Every check depends on the types, shapes, dtypes and devices of x and state alone when there are no
         # lengths: a call like the last accepted one (a stream of one-step calls) needs no new verdict.
@@ -160,13 +187,17 @@ class SeqnetTorch(nn.Module):
             mask = (torch.arange(steps, device=x.device)[:, None] < lengths.to(x.device)[None, :])[
                 :, :, None
             ]  # (T, B, 1)
-        if self.__dict__["_fused"] and not (traced and lengths is not None):
+        last = None
+        if not spec.builtin:  # a registered cell: seqnet.generic's loop over its step
+            seq, final, last = cell_forward(spec, _Ops(self.training), lambda n: getattr(rnn, n), x, state,
+                                            None if mask is None else mask.to(x.dtype), self.training)  # fmt: skip
+        elif self.__dict__["_fused"] and not (traced and lengths is not None):
             seq, final = self._forward_fused(rnn, x, state, lengths, steps)
         else:  # packed sequences have data-dependent shapes: a traced call with lengths runs the masked loop
             seq, final = self._forward_generic(rnn, x, state, mask, batch, param, traced)
-        hn = final[0] if spec.cell == "lstm" else final
         if spec.output_mode == "last":
-            out = torch.cat(list(hn[-spec.num_directions :]), dim=1)
+            hn = final[0] if isinstance(final, tuple) else final
+            out = last if last is not None else torch.cat(list(hn[-spec.num_directions :]), dim=1)
             return (head(out) if head is not None else out), final
         if head is None:
             return seq, final
@@ -323,7 +354,7 @@ def value_and_grad(
     st = (
         None
         if state is None
-        else (tuple(from_numpy(s, model) for s in state) if spec.cell == "lstm" else from_numpy(state, model))
+        else (tuple(from_numpy(s, model) for s in state) if isinstance(state, tuple) else from_numpy(state, model))
     )
     outputs, _ = model(xt, st, lengths)
     w = torch.from_numpy(weights_of_steps(spec, tuple(outputs.shape), lengths, dtype))

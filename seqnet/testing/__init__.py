@@ -9,6 +9,7 @@ Requirements: numpy; hypothesis for the strategies and pytest for the conformanc
     @given(st.data())                                                        # Hypothesis strategies that shrink
     def test(data): spec = data.draw(specs(cell="gru")); ...
     check_backend("mybackend")     # == pytest --pyargs seqnet.testing.conformance --seqnet-backend mybackend
+    check_cell(MyCell())           # a cell of your own: the same function, gradients and padding on every backend
 
 Tolerances are seqnet.parity's (scaled differences: float32 1e-5, float64 1e-10).
 """
@@ -18,9 +19,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from seqnet.testing.cells import check_cell, computing
 from seqnet.testing.compare import ParityError, assert_same_function, model_spec
 
-__all__ = ["Call", "ParityError", "assert_same_function", "calls", "check_backend", "model_spec", "specs", "weights"]
+__all__ = [
+    "Call",
+    "ParityError",
+    "assert_same_function",
+    "calls",
+    "check_backend",
+    "check_cell",
+    "computing",
+    "model_spec",
+    "specs",
+    "weights",
+]
 
 
 def __getattr__(name: str) -> Any:

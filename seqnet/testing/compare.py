@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.errors import SeqnetError
-from seqnet.parity import TOLERANCE, ParityError, check_result, scaled_diff, state_parts
+from seqnet.parity import TOLERANCE, ParityError, check_result, random_state, scaled_diff, state_parts
 from seqnet.spec import Spec
 
 __all__ = ["ParityError", "assert_same_function", "default_inputs", "model_spec"]
@@ -41,10 +41,7 @@ def default_inputs(spec: Spec, dtype: str, examples: int = 3, seed: int = 0) -> 
         lengths = np.array([5, 1, 3]) if i % 3 else None
         state = None
         if i % 3 == 2:
-            rows = spec.num_layers * spec.num_directions
-            h = (0.5 * rng.standard_normal((rows, 3, spec.hidden_out))).astype(dtype)
-            c = (0.5 * rng.standard_normal((rows, 3, spec.hidden_size))).astype(dtype)
-            state = (h, c) if spec.cell == "lstm" else h
+            state = random_state(spec, 3, rng, dtype)
         out.append(Call(x, state, lengths, dtype, seed + i))
     return out
 

@@ -29,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - exercised where hypothesis is m
     raise ImportError("seqnet.testing's strategies need hypothesis: pip install 'seqnet[testing]'") from exc
 
 from seqnet.errors import SpecError
+from seqnet.parity import random_state
 from seqnet.spec import ACTIVATIONS, CELLS, GRU_VARIANTS, OUTPUT_MODES, Spec
 from seqnet.weights import Weights, init_weights
 
@@ -172,8 +173,5 @@ def calls(
     lens = np.array(draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch))) if with_lengths else None
     initial = None
     if draw(st.booleans()) if state is None else state:
-        rows = spec.num_layers * spec.num_directions
-        h = (0.5 * rng.standard_normal((rows, batch, spec.hidden_out))).astype(chosen)
-        c = (0.5 * rng.standard_normal((rows, batch, spec.hidden_size))).astype(chosen)
-        initial = (h, c) if spec.cell == "lstm" else h
+        initial = random_state(spec, batch, rng, chosen)
     return Call(x, initial, lens, chosen, seed)

@@ -8,7 +8,6 @@ do, for every backend).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 import seqnet
 from seqnet import parity
 from seqnet.registry import get_backend
+from seqnet.testing.cells import computing
 from seqnet.testing.reference import generic_numpy
 from seqnet.testing.strategies import calls, specs, weights
 
@@ -33,13 +33,6 @@ def record(seqnet_backend: str) -> Any:
     if not found.available():
         pytest.fail(f"backend {seqnet_backend!r} is registered but not available: pip install {found.install}")
     return found
-
-
-def computing(backend: str, dtype: str) -> Any:
-    """The block in which `backend`'s models of `dtype` are built and called: the backend module's optional
-    dtype_context(dtype) (JAX's: its 64-bit mode for float64, scoped), else nothing."""
-    context = getattr(get_backend(backend).load(), "dtype_context", None)
-    return context(dtype) if context is not None else contextlib.nullcontext()
 
 
 def _dtypes(record: Any) -> list[str]:

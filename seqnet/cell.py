@@ -1,0 +1,202 @@
+"""Recurrent cells: the `Cell` class a cell of your own subclasses, and the one registry that knows every cell.
+
+Requirements: none at import (standard library); `Cell.init` draws with NumPy. A cell's `step` is written once
+against the `ops` a backend passes (seqnet.generic's, documented in docs/guides/cells.md), never against a
+framework, so one definition runs on every backend.
+
+A cell declares (the Keras 3 `RNN(cell)` contract, made framework-free):
+
+    name                        the name Spec(cell=...) takes
+    state = ("h",)              the parts of its state, in order (an LSTM's ("h", "c"))
+    parameters(spec, input_size) -> {name: shape}      for one layer and direction; canonical weights are
+                                                       "{name}_l{k}" and "{name}_l{k}_reverse"
+    step(ops, params, x, state) -> (output, new_state)  x (B, input_size); state a tuple of (B, size) arrays
+
+and may override `state_sizes(spec)` (default hidden_size for every part), `output_size(spec)` (default
+hidden_size: the features each direction gives the next layer), `init(name, shape, spec, rng)` (default
+torch's U(-1/sqrt(H), 1/sqrt(H))) and `options` (its own Spec options with their defaults, validated and saved
+with the Spec as `Spec(cell_options={...})`).
+
+The built-in rnn, lstm and gru are registered here too (their parameters are the canonical layout of
+seqnet.weights, their step seqnet.generic.cell_step); backends keep their frameworks' fused layers for them.
+A package adds cells through the entry-point group "seqnet.cells" (a Cell instance or a Cell subclass):
+
+    [project.entry-points."seqnet.cells"]
+    indrnn = "my_package.cells:IndRNN"
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from typing import Any
+
+from seqnet.errors import SpecError
+
+ENTRY_POINT_GROUP = "seqnet.cells"
+BUILTIN = ("rnn", "lstm", "gru")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PARAM = re.compile(r"^[a-z][a-z0-9_]*$")
+_RESERVED = re.compile(r"_l\d+(_reverse)?$|^head$")
+_OPTION_TYPES = (bool, int, float, str)
+
+
+class CellError(SpecError):
+    """A cell that breaks the Cell contract (a bad name, parameters, state or step), named with what is wrong."""
+
+
+class Cell:
+    """A recurrent cell, written once for every backend. Subclass it, set `name` and `state`, define
+    `parameters` and `step` (see the module docstring), and register an instance with `seqnet.register_cell`.
+
+    Shapes: in `step`, x is (B, input_size), each state part (B, state_sizes[part]); it returns the output
+    (B, output_size) and the new state, a tuple of as many parts of the same shapes.
+    """
+
+    name: str = ""
+    state: tuple[str, ...] = ("h",)
+    options: dict[str, Any] = {}
+
+    def parameters(self, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
+        """The parameters of one layer and direction: name -> shape, in terms of `spec` and the layer's input."""
+        raise NotImplementedError(f"cell {self.name!r} defines no parameters(spec, input_size)")
+
+    def step(self, ops: Any, params: dict[str, Any], x: Any, state: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+        """One step: (output, new state) from x (B, input_size) and the state's parts."""
+        raise NotImplementedError(f"cell {self.name!r} defines no step(ops, params, x, state)")
+
+    def state_sizes(self, spec: Any) -> dict[str, int]:
+        """The size of each state part (default: hidden_size for each)."""
+        return {part: spec.hidden_size for part in self.state}
+
+    def output_size(self, spec: Any) -> int:
+        """The features each direction outputs, and the next layer reads (default: hidden_size)."""
+        return int(spec.hidden_size)
+
+    def init(self, name: str, shape: tuple[int, ...], spec: Any, rng: Any) -> Any:
+        """The initial value of parameter `name` (default: torch's U(-1/sqrt(H), 1/sqrt(H)), in float64)."""
+        bound = 1.0 / spec.hidden_size**0.5
+        return rng.uniform(-bound, bound, size=shape)
+
+    def __repr__(self) -> str:
+        return f"<seqnet cell {self.name!r}: state {self.state}>"
+
+
+_cells: dict[str, Cell] = {}
+_read = False
+
+
+def _checked(cell: Any) -> Cell:
+    """`cell` (an instance, or a subclass to instantiate) after the checks that need no Spec."""
+    if isinstance(cell, type) and issubclass(cell, Cell):
+        cell = cell()
+    if not isinstance(cell, Cell):
+        raise CellError(f"register_cell needs a seqnet.Cell (an instance or a subclass), got {type(cell).__name__}")
+    where = f"cell {cell.name!r} ({type(cell).__name__})"
+    if not isinstance(cell.name, str) or not _NAME.match(cell.name):
+        raise CellError(f"{where}: name must be lowercase letters, digits and underscores, starting with a letter")
+    state = cell.state
+    if not isinstance(state, tuple) or not state or not all(isinstance(p, str) and _PARAM.match(p) for p in state):
+        raise CellError(f"{where}: state must be a non-empty tuple of part names such as ('h',) or ('h', 'c')")
+    if len(set(state)) != len(state):
+        raise CellError(f"{where}: state {state} names a part twice")
+    if not isinstance(cell.options, dict) or not all(isinstance(k, str) for k in cell.options):
+        raise CellError(f"{where}: options must be a dict of option name -> default")
+    for key, default in cell.options.items():
+        if not isinstance(default, _OPTION_TYPES):
+            raise CellError(f"{where}: option {key!r} has default {default!r}: a bool, int, float or str")
+    return cell
+
+
+def check_parameters(cell: Cell, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
+    """`cell.parameters(spec, input_size)`, checked: names that can be canonical names, positive int shapes."""
+    shapes = cell.parameters(spec, input_size)
+    where = f"cell {cell.name!r}"
+    if not isinstance(shapes, dict) or not shapes:
+        raise CellError(f"{where}: parameters() must return a non-empty dict of name -> shape, got {shapes!r}")
+    for name, shape in shapes.items():
+        if not isinstance(name, str) or not _PARAM.match(name) or _RESERVED.search(name):
+            raise CellError(f"{where}: parameter name {name!r} is not allowed: lowercase letters, digits and "
+                            "underscores, not ending in _l<k> or _reverse (seqnet adds those), not 'head'")  # fmt: skip
+        if (not isinstance(shape, tuple) or not shape
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):  # fmt: skip
+            raise CellError(f"{where}: parameter {name!r} has shape {shape!r}: a tuple of positive integers")
+    return shapes
+
+
+def register_cell(cell: Any, *, replace: bool = False) -> Cell:
+    """Add a cell to the registry (the entry-point group "seqnet.cells" is the other way).
+
+    Parameters
+    ----------
+    cell : Cell
+        An instance of a `seqnet.Cell` subclass (or the subclass itself).
+    replace : bool
+        Replace a cell of the same name (else that is an error); the built-in rnn, lstm and gru cannot be replaced.
+
+    Returns
+    -------
+    Cell
+
+    Raises
+    ------
+    CellError
+        Not a Cell, a bad name or state, a name already registered.
+    """
+    cell = _checked(cell)
+    known = cells()
+    if cell.name in BUILTIN:
+        raise CellError(f"cell name {cell.name!r} is a built-in cell's; choose another name")
+    if cell.name in known and not replace and type(known[cell.name]) is not type(cell):
+        raise CellError(f"a cell named {cell.name!r} is already registered ({known[cell.name]!r}); pass replace=True")
+    _cells[cell.name] = cell
+    return cell
+
+
+def cells() -> dict[str, Cell]:
+    """Every registered cell by name: the built-ins first, then entry points and run-time registrations."""
+    global _read
+    if not _read:
+        _read = True
+        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                found = _checked(entry.load())
+            except Exception as exc:  # a broken plugin must not break seqnet
+                import warnings
+
+                warnings.warn(f"seqnet cell plugin {entry.name!r} failed to load: {exc}", stacklevel=2)
+                continue
+            if found.name not in BUILTIN:
+                _cells.setdefault(found.name, found)
+    return {**{name: _BUILTIN_CELLS[name] for name in BUILTIN}, **dict(sorted(_cells.items()))}
+
+
+def get_cell(name: Any) -> Cell:
+    """The registered cell `name`, or a SpecError listing the registered ones."""
+    known = cells()
+    if not isinstance(name, str) or name not in known:
+        raise SpecError(f"Spec.cell={name!r} is not allowed: one of the registered cells {list(known)} "
+                        "(seqnet.register_cell adds one)")  # fmt: skip
+    return known[name]
+
+
+class _Builtin(Cell):
+    """rnn, lstm and gru as registered cells: their parameters are seqnet.weights' canonical layout and their
+    step seqnet.generic.cell_step; backends run them on their frameworks' fused layers where they can."""
+
+    def __init__(self, name: str, state: tuple[str, ...]):
+        self.name, self.state = name, state
+
+    def parameters(self, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
+        from seqnet.weights import layout
+
+        return {k[: -len("_l0")]: v for k, v in layout(spec).items() if k.endswith("_l0")}
+
+    def state_sizes(self, spec: Any) -> dict[str, int]:
+        return {"h": spec.hidden_out, "c": spec.hidden_size} if self.name == "lstm" else {"h": spec.hidden_out}
+
+    def output_size(self, spec: Any) -> int:
+        return int(spec.hidden_out)
+
+
+_BUILTIN_CELLS = {"rnn": _Builtin("rnn", ("h",)), "lstm": _Builtin("lstm", ("h", "c")), "gru": _Builtin("gru", ("h",))}
