@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -89,9 +90,15 @@ def x64() -> Iterator[None]:
         yield
 
 
-def computing(backend: str, dtype: str) -> contextlib.AbstractContextManager:
-    """The block for `backend`'s models of `dtype`: jax_x64 for JAX's float64, nothing otherwise."""
-    return jax_x64() if backend == "jax" and dtype == "float64" else contextlib.nullcontext()
+def plugin_site(tmp_path: Path, distribution: str, backends: dict[str, str]) -> Path:
+    """A folder holding a dist-info that declares `backends` (name -> "module:attribute") in the seqnet.backends
+    entry-point group, as pip installs a plugin: put it on PYTHONPATH."""
+    dist = tmp_path / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    lines = [f"{name} = {target}" for name, target in backends.items()]
+    (dist / "entry_points.txt").write_text("[seqnet.backends]\n" + "\n".join(lines) + "\n")
+    return tmp_path
 
 
 @pytest.fixture(autouse=True)

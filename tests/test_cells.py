@@ -7,11 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import computing, require
+from conftest import require
 
 import seqnet
 import seqnet.testing
 from seqnet.cell import CellError
+from seqnet.testing import computing
 
 
 class IndRNN(seqnet.Cell):  # Li et al. 2018: h' = relu(W x + b + u * h), the issue's acceptance example

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import toy_backends
-from conftest import registry_restored, require
+from conftest import plugin_site, registry_restored, require
 
 import seqnet
 from seqnet.testing.conformance.test_backend import *  # noqa: F403 (the suite's tests, collected here)
@@ -54,11 +54,7 @@ def seqnet_examples():
 
 def _plugin_dir(tmp_path: Path, name: str) -> Path:
     """A dist-info declaring toy backend `name` in the seqnet.backends entry-point group (as pip installs one)."""
-    dist = tmp_path / f"toy_{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: toy-{name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[seqnet.backends]\n{name} = toy_backends:{name}\n")
-    return tmp_path
+    return plugin_site(tmp_path, f"toy-{name}", {name: f"toy_backends:{name}"})
 
 
 @pytest.mark.parametrize("name, conforms", [("twin", True), ("doubler", False)])

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from conftest import computing, require
+from conftest import require
 from seqnet_backends.numpy.model import value_and_grad as numpy_value_and_grad
 
 import seqnet
 from seqnet import InputError, Spec, init_weights, parity, value_and_grad
+from seqnet.testing import computing
 
 GRAD_TOL = {"float32": 1e-4, "float64": 1e-9}
 

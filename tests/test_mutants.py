@@ -21,6 +21,7 @@ from pathlib import Path
 import mutants
 import numpy as np
 import pytest
+from conftest import plugin_site
 
 import seqnet
 from seqnet.testing import ParityError, assert_same_function
@@ -32,13 +33,9 @@ RUNS = [(name, "mutant", name) for name in mutants.FAULTS] + [(name, name, None)
 
 def _site(tmp_path: Path) -> Path:
     """A dist-info declaring the mutant backends in the seqnet.backends entry-point group, as pip installs one."""
-    dist = tmp_path / "seqnet_mutants-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: seqnet-mutants\nVersion: 1.0\n")
-    points = ["mutant = mutants:backend", "mutant_grad_sum = mutants:grad_sum",
-              "mutant_grad_reverse_bias = mutants:grad_reverse_bias"]  # fmt: skip
-    (dist / "entry_points.txt").write_text("[seqnet.backends]\n" + "\n".join(points) + "\n")
-    return tmp_path
+    backends = {"mutant": "mutants:backend", "mutant_grad_sum": "mutants:grad_sum",
+                "mutant_grad_reverse_bias": "mutants:grad_reverse_bias"}  # fmt: skip
+    return plugin_site(tmp_path, "seqnet-mutants", backends)
 
 
 def conformance(tmp_path: Path, backend: str, fault: str | None, first_failure: bool) -> list[tuple[str, str]]:

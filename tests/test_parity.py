@@ -5,10 +5,11 @@ seqnet.testing.conformance for numpy, torch and Paddle on both paths, jax, onnxr
 """
 
 import pytest
-from conftest import backends_for, computing, require
+from conftest import backends_for, require
 
 import seqnet
 from seqnet import parity
+from seqnet.testing import computing
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
