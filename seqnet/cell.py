@@ -65,6 +65,24 @@ class Cell:
         """One step: (output, new state) from x (B, input_size) and the state's parts."""
         raise NotImplementedError(f"cell {self.name!r} defines no step(ops, params, x, state)")
 
+    def precompute(self, ops: Any, params: dict[str, Any], xs: Any) -> Any:
+        """Optional: what `step` reads as its x, computed once over every step before the loop (the input
+        products, so that one big matrix product replaces T small ones, as the fused layers do).
+
+        xs (T, B, input_size) -> an array (T, B, K) or a tuple of such arrays; `step` then gets the t-th slice
+        (a tuple of slices). Each step's value must come from that step's input alone. Default: xs itself.
+        """
+        return xs
+
+    def linear(self, ops: Any, params: dict[str, Any], xs: Any) -> tuple[Any, Any]:
+        """Optional, for a linear recurrence h_t = a_t * h_{t-1} + b_t whose a_t and b_t come from the inputs
+        alone (minGRU, minLSTM): (a, b), each (T, B, hidden_size), from xs (T, B, input_size).
+
+        A cell that defines it has one state part, outputs that part, and needs no `step`: seqnet runs it as a
+        scan, in parallel (log2 T rounds) where the backend has one.
+        """
+        raise NotImplementedError(f"cell {self.name!r} has no linear form")
+
     def state_sizes(self, spec: Any) -> dict[str, int]:
         """The size of each state part (default: hidden_size for each)."""
         return {part: spec.hidden_size for part in self.state}
@@ -102,10 +120,25 @@ def _checked(cell: Any) -> Cell:
         raise CellError(f"{where}: state {state} names a part twice")
     if not isinstance(cell.options, dict) or not all(isinstance(k, str) for k in cell.options):
         raise CellError(f"{where}: options must be a dict of option name -> default")
+    if is_linear(cell):
+        if len(state) != 1:
+            raise CellError(f"{where}: a cell with a linear form has one state part (its output), not {state}")
+    elif type(cell).step is Cell.step:
+        raise CellError(f"{where}: defines neither step(ops, params, x, state) nor linear(ops, params, xs)")
     for key, default in cell.options.items():
         if not isinstance(default, _OPTION_TYPES):
             raise CellError(f"{where}: option {key!r} has default {default!r}: a bool, int, float or str")
     return cell
+
+
+def is_linear(cell: Cell) -> bool:
+    """Whether `cell` defines a linear form (`Cell.linear`), so that seqnet runs it as a scan."""
+    return type(cell).linear is not Cell.linear
+
+
+def has_precompute(cell: Cell) -> bool:
+    """Whether `cell` computes part of its step over every step before the loop (`Cell.precompute`)."""
+    return type(cell).precompute is not Cell.precompute
 
 
 def check_parameters(cell: Cell, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:

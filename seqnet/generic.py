@@ -25,6 +25,7 @@ these are tested against.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from seqnet.spec import Spec
@@ -131,8 +132,11 @@ def run_stack(
 
 # -- registered cells: one loop over any Cell's step ------------------------------------------------------------
 # A backend runs a registered cell through `cell_forward` with its ops, which need, beyond the ops a cell's step
-# gets (docs/guides/cells.md), `swap01(x)` (axes 0 and 1 swapped) and `zeros(shape, like)` (zeros of like's dtype
-# and device), and `dropout(x, rate)` where the spec has dropout.
+# gets (docs/guides/cells.md), `swap01(x)` (axes 0 and 1 swapped), `zeros(shape, like)` (zeros of like's dtype
+# and device), `unstack(x)` and `stack(xs)` along the first axis, `concat0(xs)` (along the first axis, for the
+# doubling scan), and `dropout(x, rate)` where the spec has dropout. Two more are optional:
+#   ops.scan(body, carry, xs, reverse)      -> (carry, ys), lax.scan's contract; default `loop_scan`, a Python loop
+#   ops.linear_scan(a, b, h0, reverse)      -> h (T, B, H) with h_t = a_t * h_{t-1} + b_t; default `doubling_scan`
 def cell_forward(spec: Spec, ops: Any, param: Callable[[str], Any], x: Any, state: Any, mask: Any,
                  training: bool) -> tuple[Any, Any, Any]:  # fmt: skip
     """A registered cell's layers and directions: x in the spec's layout, state None or the parts of
@@ -155,19 +159,24 @@ def cell_forward(spec: Spec, ops: Any, param: Callable[[str], Any], x: Any, stat
     return (ops.swap01(seq) if spec.batch_first else seq), (parts if len(parts) > 1 else parts[0]), last
 
 
+def _bound(spec: Spec, method: Callable[..., Any]) -> Callable[..., Any]:
+    """A cell's method with the keyword `spec` filled in where it takes it (for its options)."""
+    import inspect
+
+    return partial(method, spec=spec) if "spec" in inspect.signature(method).parameters else method
+
+
 def cell_stepper(spec: Spec, cell: Any) -> Callable[..., tuple[Any, tuple[Any, ...]]]:
     """`cell.step` bound to `spec` (passed as the keyword `spec` where the step takes it, for its options), and
     checked: (output, new_state) with as many state parts as the cell declares, each of the shape it had, and
     an output of (B, cell.output_size(spec)). A CellError names the cell and what is wrong."""
-    import inspect
-
     from seqnet.cell import CellError
 
-    takes_spec = "spec" in inspect.signature(cell.step).parameters
+    cell_step = _bound(spec, cell.step)
     out_size = cell.output_size(spec)
 
     def step(ops: Any, p: dict[str, Any], x: Any, state: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
-        result = cell.step(ops, p, x, state, spec=spec) if takes_spec else cell.step(ops, p, x, state)
+        result = cell_step(ops, p, x, state)
         where = f"cell {cell.name!r}: step"
         if not isinstance(result, tuple) or len(result) != 2:
             raise CellError(f"{where} must return (output, new_state), got {type(result).__name__}")
@@ -179,8 +188,9 @@ def cell_stepper(spec: Spec, cell: Any) -> Callable[..., tuple[Any, tuple[Any, .
             if _dims(new[i]) != _dims(state[i]):
                 raise CellError(f"{where} returned state part {cell.state[i]!r} of shape {_dims(new[i])}: "
                                 f"expected {_dims(state[i])}")  # fmt: skip
-        if _dims(y) != [_dims(x)[0], out_size]:
-            raise CellError(f"{where} returned an output of shape {_dims(y)}: expected {[_dims(x)[0], out_size]} "
+        batch = _dims(state[0])[0]
+        if _dims(y) != [batch, out_size]:
+            raise CellError(f"{where} returned an output of shape {_dims(y)}: expected {[batch, out_size]} "
                             "(batch, output_size)")  # fmt: skip
         return y, new
 
@@ -197,12 +207,18 @@ def _dims(value: Any) -> list[Any]:
 
 def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any], xs: Any, state0: tuple[Any, ...],
                    mask: Any, training: bool) -> tuple[Any, list[tuple[Any, ...]], list[Any]]:  # fmt: skip
-    """Every layer and direction of a registered cell by a Python loop: xs (T, B, I), state0 the initial
-    state's parts, each (L*D, B, size) -> (the top layer's outputs (T, B, D * output_size), each row's final
-    state parts (layer-major, forward first), each row's output at its sequence's last valid step).
+    """Every layer and direction of a registered cell: xs (T, B, I), state0 the initial state's parts, each
+    (L*D, B, size) -> (the top layer's outputs (T, B, D * output_size), each row's final state parts
+    (layer-major, forward first), each row's output at its sequence's last valid step).
 
-    A step past a sequence's length keeps every state part and outputs zero, as for the built-in cells."""
-    step = cell_stepper(spec, cell)
+    A step past a sequence's length keeps every state part and outputs zero, as for the built-in cells. A cell
+    with a linear form runs as a scan over its (a, b); any other through `ops.scan` over its step, reading
+    what its `precompute` made of the inputs."""
+    from seqnet.cell import has_precompute, is_linear
+
+    linear = is_linear(cell)
+    step = None if linear else cell_stepper(spec, cell)
+    precompute = _bound(spec, cell.precompute) if has_precompute(cell) else None
     names = list(cell.parameters(spec, spec.input_size))
     finals: list[tuple[Any, ...]] = []
     lasts: list[Any] = []
@@ -213,7 +229,11 @@ def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any],
             row = layer * spec.num_directions + d
             p = {name: param(f"{name}_l{layer}{suffix}") for name in names}
             state = tuple(part[row] for part in state0)
-            ys, final, last = _cell_direction(step, ops, p, layer_in, state, mask, d == 1)
+            if linear:
+                ys, final, last = _linear_direction(spec, cell, ops, p, layer_in, state[0], mask, d == 1)
+            else:
+                seq_in = layer_in if precompute is None else precompute(ops, p, layer_in)
+                ys, final, last = _cell_direction(step, ops, p, seq_in, state, mask, d == 1, cell.output_size(spec))
             outs.append(ys)
             finals.append(final)
             lasts.append(last)
@@ -223,19 +243,88 @@ def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any],
     return layer_in, finals, lasts
 
 
-def _cell_direction(step: Any, ops: Any, p: dict, xs: Any, state: tuple[Any, ...], mask: Any, reverse: bool):
-    steps = xs.shape[0]
-    xts = ops.unstack(xs)
-    masks = None if mask is None else (ops.unstack(mask), ops.unstack(mask > 0))  # by index: see run_direction
+def _cell_direction(step: Any, ops: Any, p: dict, xs: Any, state: tuple[Any, ...], mask: Any, reverse: bool,
+                    out_size: int) -> tuple[Any, tuple[Any, ...], Any]:  # fmt: skip
+    """One layer-direction of a cell's step over time: xs (T, B, K) or a tuple of such (what step reads),
+    state the parts (B, size), mask (T, B, 1) or None -> (outputs (T, B, O), final state, last valid output)."""
+    last0 = ops.zeros((state[0].shape[0], out_size), state[0])
+
+    def body(carry: Any, inputs: Any) -> Any:
+        state, last = carry
+        x_t, m_t = inputs
+        y, new = step(ops, p, x_t, state)
+        if m_t is None:
+            return (new, y), y
+        valid = m_t > 0
+        y = y * m_t
+        new = tuple(ops.where(valid, new[i], state[i]) for i in range(len(state)))
+        return (new, ops.where(valid, y, last)), y
+
+    scan = getattr(ops, "scan", None) or partial(loop_scan, ops)
+    (final, last), ys = scan(body, (state, last0), (xs, mask), reverse)
+    return ys, final, last
+
+
+def _linear_direction(spec: Spec, cell: Any, ops: Any, p: dict, xs: Any, h0: Any, mask: Any, reverse: bool):
+    """One layer-direction of a cell's linear form: h_t = a_t * h_{t-1} + b_t, a step past a length keeping h
+    (a = 1, b = 0 there) -> (outputs (T, B, H), (final h,), the output at the last valid step = final h)."""
+    from seqnet.cell import CellError
+
+    a, b = _bound(spec, cell.linear)(ops, p, xs)
+    want = [*_dims(xs)[:2], _dims(h0)[-1]]
+    for name, value in (("a", a), ("b", b)):
+        if _dims(value) != want:
+            raise CellError(f"cell {cell.name!r}: linear() gave {name} of shape {_dims(value)}: expected {want} "
+                            "(steps, batch, hidden)")  # fmt: skip
+    if mask is not None:  # exact: a * 1 + 0 = a and a * 0 + 1 = 1
+        a, b = a * mask + (1 - mask), b * mask
+    scan = getattr(ops, "linear_scan", None) or partial(doubling_scan, ops)
+    hs = scan(a, b, h0, reverse)
+    final = hs[0] if reverse else hs[-1]
+    return (hs if mask is None else hs * mask), (final,), final
+
+
+def loop_scan(ops: Any, body: Callable[..., Any], carry: Any, xs: Any, reverse: bool) -> tuple[Any, Any]:
+    """lax.scan's contract by a Python loop: xs a tree (tuples, None) of (T, ...) arrays; body(carry, x_t) ->
+    (carry, y_t); returns (the last carry, the y_t stacked in time order, whichever way the loop ran)."""
+    slices = _tree(lambda x: list(ops.unstack(x)), xs)  # lists: a framework's tuple of slices is not a tree
+    steps = _steps(xs)
     ys: list[Any] = [None] * steps
-    last = None
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        y, new = step(ops, p, xts[t], state)
-        if masks is None:
-            ys[t], state, last = y, new, y
+        carry, ys[t] = body(carry, _tree(partial(_at, t), slices))
+    return carry, ops.stack(ys)
+
+
+def _at(t: int, slices: list[Any]) -> Any:
+    return slices[t]
+
+
+def _tree(fn: Callable[[Any], Any], tree: Any) -> Any:
+    if tree is None:
+        return None
+    if isinstance(tree, tuple):
+        return tuple(_tree(fn, leaf) for leaf in tree)
+    return fn(tree)
+
+
+def _steps(tree: Any) -> int:
+    if isinstance(tree, tuple):
+        return next(_steps(leaf) for leaf in tree if leaf is not None)
+    return len(tree) if isinstance(tree, list) else int(tree.shape[0])
+
+
+def doubling_scan(ops: Any, a: Any, b: Any, h0: Any, reverse: bool) -> Any:
+    """h (T, B, H) with h_t = a_t * h_{t-1} + b_t from h0 (B, H), in ceil(log2 T) rounds of whole-array ops
+    (Hillis and Steele): after the round of shift k, (a_t, b_t) carries h_{t-2k} to h_t, by the associative
+    (a1, b1) then (a2, b2) = (a1 * a2, a2 * b1 + b2). Reverse: from the last step to the first."""
+    steps = int(a.shape[0])
+    shift = 1
+    while shift < steps:
+        rest = ops.zeros((shift, *a.shape[1:]), a)
+        if reverse:  # the pair each step composes with lies `shift` steps later
+            a_prev, b_prev = ops.concat0([a[shift:], rest + 1]), ops.concat0([b[shift:], rest])
         else:
-            m, valid = masks[0][t], masks[1][t]
-            ys[t] = y * m
-            state = tuple(ops.where(valid, new[i], state[i]) for i in range(len(state)))
-            last = ys[t] if last is None else ops.where(valid, y, last)
-    return ops.stack(ys), state, last
+            a_prev, b_prev = ops.concat0([rest + 1, a[: steps - shift]]), ops.concat0([rest, b[: steps - shift]])
+        a, b = a * a_prev, a * b_prev + b
+        shift *= 2
+    return a * h0 + b

@@ -224,7 +224,7 @@ class Spec:
 
 
 def _validate_cell(spec: Spec) -> None:
-    from seqnet.cell import CellError, check_parameters, get_cell
+    from seqnet.cell import CellError, check_parameters, get_cell, is_linear
 
     cell = get_cell(spec.cell)  # a SpecError listing the registered cells
     options = spec.cell_options
@@ -245,6 +245,9 @@ def _validate_cell(spec: Spec) -> None:
     out = cell.output_size(spec)
     if not _is_int(out) or out < 1:
         raise CellError(f"cell {spec.cell!r}: output_size() gave {out!r}: a positive integer")
+    if is_linear(cell) and out != sizes[cell.state[0]]:
+        raise CellError(f"cell {spec.cell!r} has a linear form, so it outputs its state: output_size() gave {out}, "
+                        f"its state part {cell.state[0]!r} has {sizes[cell.state[0]]}")  # fmt: skip
     shapes = check_parameters(cell, spec, spec.input_size)
     if not spec.bias and check_parameters(cell, replace(spec, bias=True), spec.input_size) == shapes:
         raise SpecError(f"Spec.bias=False is not allowed: True (the default) for cell={spec.cell!r}, whose parameters "

@@ -262,10 +262,43 @@ def test_a_cell_with_impossible_parameters_or_a_wrong_step_is_named():
         seqnet.build(seqnet.Spec("wideoutput", 3, 4), "numpy")(np.zeros((1, 2, 3), "float32"))
 
 
-def test_onnxruntime_refuses_a_registered_cell_by_name():
+@pytest.mark.parametrize("cell", ["indrnn", "twopart", "mingru_test", "indrnn_pre"])
+def test_export_onnx_of_a_registered_cell_runs_in_onnxruntime_and_reads_back(cell, tmp_path):
+    """The step traced into Scans: onnxruntime computes the hand-written function (the IndRNN), or the NumPy
+    backend's (the others), with lengths and a state, every layout and output mode; the file gives its weights."""
     require("onnxruntime")
-    with pytest.raises(seqnet.BackendError, match=r"cell 'indrnn'.*not yet"):
-        seqnet.build(seqnet.Spec("indrnn", 3, 4), "onnxruntime")
+    seqnet.register_cell(MinGRU(), replace=True)
+    seqnet.register_cell(PrecomputedIndRNN(), replace=True)
+    rng = np.random.default_rng(6)
+    for spec in (seqnet.Spec(cell, 3, 4, num_layers=2, bidirectional=True),
+                 seqnet.Spec(cell, 3, 4, bidirectional=True, batch_first=False, output_size=2),
+                 seqnet.Spec(cell, 3, 4, output_size=2, output_mode="last")):  # fmt: skip
+        weights = seqnet.init_weights(spec, seed=6)
+        x = rng.standard_normal((3, 6, 3) if spec.batch_first else (6, 3, 3)).astype("float32")
+        lengths = np.array([6, 2, 4])
+        parts = tuple(rng.standard_normal(shape).astype("float32") for shape in spec.state_shapes(3).values())
+        state = parts if len(parts) > 1 else parts[0]
+        w64, x64 = weights.astype("float64"), x.astype("float64")
+        state64 = tuple(p.astype("float64") for p in parts)
+        if cell == "indrnn" and spec.output_size is None:
+            want = indrnn_by_hand(w64, x64, state64[0], lengths, layers=2, bidirectional=True)
+        else:
+            model64 = seqnet.build(spec, "numpy", w64, "float64")
+            want = seqnet.predict(model64, x64, state64 if len(parts) > 1 else state64[0], lengths)
+        model = seqnet.build(spec, "onnxruntime", weights)
+        for args in ((state, lengths), (None, None)):
+            out, final = seqnet.predict(model, x, *args)
+            if args[0] is None:
+                want = seqnet.predict(seqnet.build(spec, "numpy", weights), x)
+            assert np.abs(out - want[0]).max() < 1e-5, spec
+            for got, ref in zip(seqnet.parity.state_parts(final), seqnet.parity.state_parts(want[1]), strict=True):
+                assert np.abs(got - ref).max() < 1e-5, spec
+        path = tmp_path / f"{cell}.onnx"
+        seqnet.export_onnx(spec, weights, path, lengths=True, initial_state=True)
+        read_spec, read = seqnet.from_framework(path)
+        assert read_spec == spec and all(np.array_equal(read[k], weights[k]) for k in weights)
+        names = [i.name for i in __import__("onnx").load(path).graph.input]
+        assert names == ["x", "lengths", *(f"{p}0" for p in spec.state_shapes(1))]
 
 
 def test_check_cell_passes_a_right_cell_on_every_backend():
@@ -273,8 +306,13 @@ def test_check_cell_passes_a_right_cell_on_every_backend():
         require(backend)
     report = seqnet.testing.check_cell(TwoPart())
     ran = {key.split(": ")[-1] for key in report if " vs numpy" in key}
-    assert ran == {"torch vs numpy", "paddle vs numpy", "jax vs numpy"}
-    assert "not run: onnxruntime" in report
+    assert ran == {
+        "torch vs numpy",
+        "paddle vs numpy",
+        "jax vs numpy",
+        "onnx round trip (onnxruntime vs numpy, float32)",
+    }
+    assert not [key for key in report if key.startswith("not run")]
     assert any("finite differences" in key for key in report)
     assert all(value <= 1e-6 for key, value in report.items() if not key.startswith("not run"))
 
@@ -310,3 +348,169 @@ class WrongLengths(IndRNN):
 def test_check_cell_fails_a_cell_that_is_not_a_function_of_its_inputs():
     with pytest.raises(seqnet.testing.ParityError, match="lengths: sequence"):
         seqnet.testing.check_cell(WrongLengths(), backends=[])
+
+
+class MinGRU(seqnet.Cell):
+    """Feng et al. 2024's minGRU as a linear form: z = sigmoid(W_z x + b_z), h~ = W_h x + b_h,
+    h_t = (1 - z) h_{t-1} + z h~: a = 1 - z, b = z h~, from the inputs alone."""
+
+    name = "mingru_test"
+    state = ("h",)
+
+    def parameters(self, spec, input_size):
+        H = spec.hidden_size
+        return {"weight_z": (H, input_size), "bias_z": (H,), "weight_h": (H, input_size), "bias_h": (H,)}
+
+    def linear(self, ops, p, xs):
+        z = ops.sigmoid(ops.linear(xs, p["weight_z"], p["bias_z"]))
+        return 1 - z, z * ops.linear(xs, p["weight_h"], p["bias_h"])
+
+
+def mingru_by_hand(w, x, h0=None, lengths=None, layers=1, bidirectional=False):
+    """minGRU by a plain NumPy loop over steps (batch_first x), seqnet's stacking, direction and padding rules."""
+    batch, steps, _ = x.shape
+    dirs = 2 if bidirectional else 1
+    hs, layer_in = [], x
+    for k in range(layers):
+        outs = []
+        for d, s in enumerate(("", "_reverse")[:dirs]):
+            g = {n: w[f"{n}_l{k}{s}"] for n in ("weight_z", "bias_z", "weight_h", "bias_h")}
+            size = g["bias_z"].shape[0]
+            h = np.zeros((batch, size)) if h0 is None else h0[k * dirs + d].copy()
+            ys = np.zeros((batch, steps, size))
+            for t in range(steps - 1, -1, -1) if d else range(steps):
+                xt = layer_in[:, t]
+                z = 1 / (1 + np.exp(-(xt @ g["weight_z"].T + g["bias_z"])))
+                new = (1 - z) * h + z * (xt @ g["weight_h"].T + g["bias_h"])
+                valid = np.ones(batch, bool) if lengths is None else t < lengths
+                h = np.where(valid[:, None], new, h)
+                ys[:, t] = np.where(valid[:, None], new, 0)
+            outs.append(ys)
+            hs.append(h)
+        layer_in = np.concatenate(outs, axis=-1)
+    return layer_in, np.stack(hs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_linear_form_runs_as_a_scan_and_computes_the_loop_by_hand(backend):
+    """A cell with only a linear form (no step): the parallel scan of each backend (the doubling scan on numpy,
+    torch and paddle, lax.associative_scan on JAX) against a step-by-step NumPy loop; T 7 is no power of 2."""
+    require(backend)
+    seqnet.register_cell(MinGRU(), replace=True)
+    spec = seqnet.Spec("mingru_test", input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
+    weights = seqnet.init_weights(spec, seed=3, dtype="float64")
+    rng = np.random.default_rng(3)
+    x, h0, lengths = rng.standard_normal((4, 7, 3)), rng.standard_normal((4, 4, 5)), np.array([7, 1, 4, 6])
+    want_out, want_h = mingru_by_hand(weights, x, h0, lengths, layers=2, bidirectional=True)
+    with computing(backend, "float64"):
+        out, h = seqnet.predict(seqnet.build(spec, backend, weights, "float64"), x, h0, lengths)
+        last = seqnet.Spec("mingru_test", 3, 5, bidirectional=True, output_mode="last")
+        w_last = {k: v for k, v in weights.items() if "_l1" not in k}
+        got_last, _ = seqnet.predict(seqnet.build(last, backend, w_last, "float64"), x, h0[:2], lengths)
+    assert np.abs(out - want_out).max() < 1e-10 and np.abs(h - want_h).max() < 1e-10
+    seq, _ = mingru_by_hand(w_last, x, h0[:2], lengths, bidirectional=True)
+    want_last = np.concatenate([seq[np.arange(4), lengths - 1, :5], seq[:, 0, 5:]], axis=1)
+    assert np.abs(got_last - want_last).max() < 1e-10
+
+
+@pytest.mark.parametrize("backend", ("torch", "paddle", "jax"))
+def test_gradients_through_a_linear_form_equal_finite_differences(backend):
+    require(backend)
+    seqnet.register_cell(MinGRU(), replace=True)
+    spec = seqnet.Spec("mingru_test", 2, 3, bidirectional=True)
+    weights = seqnet.init_weights(spec, seed=4, dtype="float64")
+    rng = np.random.default_rng(4)
+    x, target, lengths = rng.standard_normal((2, 6, 2)), rng.standard_normal((2, 6, 6)), np.array([6, 3])
+    with computing(backend, "float64"):
+        loss, grads, _ = seqnet.value_and_grad(spec, weights, x, target, "mse", backend, lengths=lengths)
+
+    def numpy_loss(w):
+        seq, _ = mingru_by_hand(w, x, None, lengths, bidirectional=True)
+        valid = (np.arange(6)[None, :] < lengths[:, None])[..., None]
+        return float(np.sum(valid * (seq - target) ** 2) / (valid.sum() * 6))
+
+    assert abs(loss - numpy_loss(weights)) < 1e-10
+    for name, index in (("weight_z_l0", (1, 0)), ("bias_h_l0_reverse", (2,))):
+        up, down = ({k: v.copy() for k, v in weights.items()} for _ in range(2))
+        up[name][index] += 1e-6
+        down[name][index] -= 1e-6
+        estimate = (numpy_loss(up) - numpy_loss(down)) / 2e-6
+        assert abs(grads[name][index] - estimate) < 1e-7, (name, grads[name][index], estimate)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_doubling_scan_equals_the_recurrence_for_every_length(reverse):
+    from backends.numpy.cell_model import NumpyOps
+    from seqnet.generic import doubling_scan
+
+    rng = np.random.default_rng(5)
+    for steps in range(1, 10):
+        a, b, h0 = rng.uniform(0, 1, (steps, 2, 3)), rng.standard_normal((steps, 2, 3)), rng.standard_normal((2, 3))
+        want, h = np.zeros_like(b), h0
+        for t in range(steps - 1, -1, -1) if reverse else range(steps):
+            h = a[t] * h + b[t]
+            want[t] = h
+        assert np.abs(doubling_scan(NumpyOps(), a, b, h0, reverse) - want).max() < 1e-12, steps
+
+
+class PrecomputedIndRNN(IndRNN):
+    """The IndRNN with its input product computed once over all steps: step reads (W x_t + b, x_t) as a tuple."""
+
+    name = "indrnn_pre"
+    seen: list = []
+
+    def precompute(self, ops, p, xs):
+        return ops.linear(xs, p["weight_ih"], p["bias_ih"]), xs
+
+    def step(self, ops, p, x, state):
+        gx, raw = x
+        PrecomputedIndRNN.seen.append((tuple(gx.shape), tuple(raw.shape)))
+        h = ops.relu(gx + p["weight_hh"] * state[0])
+        return h, (h,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_precompute_runs_once_and_step_reads_its_slices(backend):
+    require(backend)
+    seqnet.register_cell(PrecomputedIndRNN(), replace=True)
+    spec = seqnet.Spec("indrnn_pre", input_size=8, hidden_size=16, num_layers=2, bidirectional=True)
+    weights = seqnet.init_weights(spec, seed=0, dtype="float64")
+    rng = np.random.default_rng(0)
+    x, h0, lengths = rng.standard_normal((3, 6, 8)), rng.standard_normal((4, 3, 16)), np.array([6, 2, 4])
+    want_out, want_h = indrnn_by_hand(weights, x, h0, lengths, layers=2, bidirectional=True)
+    PrecomputedIndRNN.seen = []
+    with computing(backend, "float64"):
+        out, h = seqnet.predict(seqnet.build(spec, backend, weights, "float64"), x, h0, lengths)
+    assert np.abs(out - want_out).max() < 1e-10 and np.abs(h - want_h).max() < 1e-10
+    assert PrecomputedIndRNN.seen[0] == ((3, 16), (3, 8))  # one step's slices: (B, H) and (B, I)
+
+
+def test_a_cell_without_step_or_with_a_wrong_linear_form_is_named():
+    class NoStep(seqnet.Cell):
+        name = "nostep"
+
+        def parameters(self, spec, input_size):
+            return {"w": (spec.hidden_size, input_size)}
+
+    with pytest.raises(CellError, match="'nostep'.*neither step"):
+        seqnet.register_cell(NoStep())
+
+    class TwoPartLinear(MinGRU):
+        name = "twopartlinear"
+        state = ("h", "c")
+
+    with pytest.raises(CellError, match="'twopartlinear'.*one state part"):
+        seqnet.register_cell(TwoPartLinear())
+
+    class Short(MinGRU):
+        name = "short_linear"
+
+        def linear(self, ops, p, xs):
+            a, b = super().linear(ops, p, xs)
+            return a[..., :2], b
+
+    seqnet.register_cell(Short(), replace=True)
+    spec = seqnet.Spec("short_linear", 3, 4)
+    shapes = r"a of shape \[5, 2, 2\]: expected \[5, 2, 4\]"
+    with pytest.raises(CellError, match=r"'short_linear': linear\(\) gave " + shapes):
+        seqnet.predict(seqnet.build(spec, "numpy"), np.zeros((2, 5, 3), "float32"))

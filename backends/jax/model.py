@@ -91,6 +91,22 @@ class _Ops:
     def zeros(shape, like):
         return jnp.zeros(shape, like.dtype)
 
+    @staticmethod
+    def concat0(xs):
+        return jnp.concatenate(xs, axis=0)
+
+    @staticmethod
+    def scan(body, carry, xs, reverse: bool):  # a registered cell's steps: one lax.scan, not a loop unrolled
+        return lax.scan(body, carry, xs, reverse=reverse)
+
+    @staticmethod
+    def linear_scan(a, b, h0, reverse: bool):  # a linear form: h_t = a_t h_{t-1} + b_t in log2(T) parallel rounds
+        def compose(first, then):
+            return first[0] * then[0], then[0] * first[1] + then[1]
+
+        a, b = lax.associative_scan(compose, (a, b), reverse=reverse, axis=0)
+        return a * h0 + b
+
 
 class _DropoutOps(_Ops):
     """_Ops with inverted dropout drawn from a key (the cell path's dropout between layers)."""
@@ -147,7 +163,7 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
     steps, batch = xs.shape[0], xs.shape[1]
     rows = spec.num_layers * spec.num_directions
     mask = None if lengths is None else (jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
-    if not spec.builtin:  # a registered cell: seqnet.generic's loop over its step (unrolled in the trace)
+    if not spec.builtin:  # a registered cell: seqnet.generic's lax.scan over its step
         ops = _Ops() if dropout_key is None else _DropoutOps(dropout_key)
         cell_mask = None if mask is None else mask.astype(xs.dtype)
         seq, final, last = cell_forward(spec, ops, params.get, x, state, cell_mask, dropout_key is not None)

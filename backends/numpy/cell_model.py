@@ -43,6 +43,10 @@ class NumpyOps:
         return np.concatenate(xs, axis=-1)
 
     @staticmethod
+    def concat0(xs: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs, axis=0)
+
+    @staticmethod
     def unstack(x: np.ndarray) -> list[np.ndarray]:
         return list(x)
 

@@ -75,6 +75,15 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     nodes = [node for node in graph.node if node.op_type in _CELLS]
     if stored is not None and stored.proj_size:
         return _from_seqnet_scan(stored, values, source)
+    if stored is not None and not stored.builtin:  # a registered cell: initializers under the canonical names
+        from seqnet.weights import layout
+
+        missing = [name for name in layout(stored) if name not in values]
+        if missing:
+            raise ConversionError(f"{source}: its seqnet metadata names cell {stored.cell!r}, but it has no "
+                                  f"initializer {missing[0]!r}")  # fmt: skip
+        found = {name: canonical_float(values[name]) for name in layout(stored)}
+        return Imported(stored.to_dict(), found, source, describe(found))
     if not nodes:
         raise ConversionError(f"{source} holds no RNN, LSTM or GRU node")
     settings = [_node_settings(onnx, node, values, source) for node in nodes]
@@ -248,8 +257,9 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
         feeds["lengths"] = np.asarray(lengths, dtype=np.int64)
     if state is not None:
         parts = state if isinstance(state, (tuple, list)) else (state,)
+        state_names = [n for n in names[1:] if n != "lengths"]  # h0 (c0), or a registered cell's <part>0
         feeds.update(
-            {n: np.asarray(p, dtype=np.float32) for n, p in zip(("h0", "c0")[: len(parts)], parts, strict=True)}
+            {n: np.asarray(p, dtype=np.float32) for n, p in zip(state_names[: len(parts)], parts, strict=True)}
         )
     missing = sorted(set(feeds) - set(names))
     if missing:
@@ -257,4 +267,4 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
             f"the ONNX model has no input {missing}: export it with lengths=True / initial_state=True"
         )
     results = session.run(None, feeds)
-    return results[0], (tuple(results[1:3]) if len(results) == 3 else results[1])
+    return results[0], (tuple(results[1:]) if len(results) > 2 else results[1])

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import ConversionError, NotExpressible
+from seqnet.errors import ConversionError
 from seqnet.io import SPEC_KEY
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -90,11 +90,6 @@ def export(
     dtype: str | None = None,
 ) -> Any:  # fmt: skip
     """The onnx.ModelProto of `spec` with `weights` (checked with onnx.checker)."""
-    if not spec.builtin:
-        raise NotExpressible(
-            f"cell {spec.cell!r} is a registered cell: export_onnx and the onnxruntime backend take rnn, lstm and gru "
-            "only, not yet registered cells; build it on numpy, torch, paddle or jax"
-        )
     import onnx
     from onnx import TensorProto, helper
 
@@ -105,6 +100,14 @@ def export(
     dtype = dtype or weights.dtype.name
     if dtype not in ("float32", "float64"):
         raise ConversionError(f"dtype={dtype!r} is not allowed: 'float32' or 'float64'")
+    if not spec.builtin:  # a registered cell: its step traced into Scans (cells.py)
+        from .cells import export_cell
+
+        model = export_cell(spec, weights, opset, lengths, initial_state, dtype)
+        model.ir_version = min(model.ir_version, 10)
+        helper.set_model_props(model, {SPEC_KEY: spec.to_json()})
+        onnx.checker.check_model(model, full_check=True)
+        return model
     np_dtype = np.dtype(dtype)
     elem = TensorProto.FLOAT if dtype == "float32" else TensorProto.DOUBLE
     g = _Graph(np_dtype)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import BackendError, InputError
+from seqnet.errors import InputError
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
 from seqnet.weights import Weights
@@ -70,11 +70,12 @@ class OnnxRNN:
         feeds: dict[str, np.ndarray] = {"x": x}
         if lengths is not None:
             feeds["lengths"] = lengths.astype(np.int64)
+        names = list(self.spec.state_shapes(1))  # the state's parts: h (and c), or a registered cell's
         if state is not None:
-            parts = state if self.spec.cell == "lstm" else (state,)
-            feeds.update(zip(("h0", "c0")[: len(parts)], parts, strict=True))
+            parts = state if len(names) > 1 else (state,)
+            feeds.update(zip((f"{part}0" for part in names), parts, strict=True))
         results = self._session(lengths is not None, state is not None).run(None, feeds)
-        return results[0], (tuple(results[1:3]) if self.spec.cell == "lstm" else results[1])
+        return results[0], (tuple(results[1:]) if len(names) > 1 else results[1])
 
 
 def _array(name: str, value: Any) -> np.ndarray:
@@ -88,11 +89,6 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", providers: Any =
           opset: int | None = None) -> OnnxRNN:  # fmt: skip
     """An `OnnxRNN`: `providers` for onnxruntime (default CPU), `threads` its intra-op threads, `opset` the
     ONNX opset (default 17)."""
-    if not spec.builtin:
-        raise BackendError(
-            f"cell {spec.cell!r} is a registered cell: the onnxruntime backend runs rnn, lstm and gru only, not yet "
-            "registered cells (export_onnx cannot write them yet); build it on numpy, torch, paddle or jax"
-        )
     return OnnxRNN(spec, weights.astype("float32"), providers, threads, opset)
 
 

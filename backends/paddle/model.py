@@ -238,6 +238,10 @@ class _Ops:
     def concat(xs):
         return paddle.concat(xs, axis=-1)
 
+    @staticmethod
+    def concat0(xs):
+        return paddle.concat(xs, axis=0)
+
     def dropout(self, x, rate: float):
         return F.dropout(x, rate, training=self.training, mode="upscale_in_train")
 

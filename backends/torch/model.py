@@ -127,6 +127,10 @@ class _Ops:
     def concat(xs):
         return torch.cat(xs, dim=-1)
 
+    @staticmethod
+    def concat0(xs):
+        return torch.cat(xs, dim=0)
+
     def dropout(self, x: torch.Tensor, rate: float) -> torch.Tensor:
         return F.dropout(x, rate, self.training)
 

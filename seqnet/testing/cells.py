@@ -36,7 +36,10 @@ def check_cell(cell: Any, *, backends: Any = None, dtype: str = "float64", seed:
     - gradients (every weight and x) of each backend that computes them against the first of them, and the
       first against central finite differences of the NumPy forward's loss;
     - lengths: each sequence's outputs and final state equal those of the sequence cut to its length and run
-      alone, in both directions, and outputs past a length are zero.
+      alone, in both directions, and outputs past a length are zero;
+    - the ONNX round trip, where onnxruntime is among the backends: `export_onnx` (the step traced into Scans)
+      run by onnxruntime against NumPy in float32, whatever `dtype` (onnxruntime has no float64), and the
+      weights `from_framework` reads back from the file, exactly.
 
     Parameters
     ----------
@@ -76,7 +79,10 @@ def check_cell(cell: Any, *, backends: Any = None, dtype: str = "float64", seed:
         reference = seqnet.build(spec, "numpy", weights, dtype)
         report[f"{spec}: lengths (numpy)"] = _check_lengths(spec, reference, dtype, seed)
         for name in names:
-            if dtype not in seqnet.registry.get_backend(name).dtypes:  # onnxruntime: float32 only
+            if name == "onnxruntime":  # float32 only, whatever dtype: checked on its own
+                report[f"{spec}: onnx round trip (onnxruntime vs numpy, float32)"] = _check_onnx(spec, weights, seed)
+                continue
+            if dtype not in seqnet.registry.get_backend(name).dtypes:
                 report[f"not run: {name}"] = float("nan")
                 continue
             with computing(name, dtype):
@@ -97,6 +103,24 @@ def check_cell(cell: Any, *, backends: Any = None, dtype: str = "float64", seed:
                 spec, weights, graded, dtype, seed, default_inputs(spec, dtype, 3, seed)[2]
             )
     return report
+
+
+def _check_onnx(spec: Spec, weights: Any, seed: int) -> float:
+    """onnxruntime against NumPy in float32 (outputs and states, with lengths and a state), and the weights read
+    back from the exported model equal to those written."""
+    import seqnet
+    from seqnet.testing.compare import assert_same_function
+
+    weights32 = seqnet.init_weights(spec, seed=seed) if weights is None else weights.astype("float32")
+    found = assert_same_function(seqnet.build(spec, "onnxruntime", weights32), seqnet.build(spec, "numpy", weights32,
+                                 "float32"), seed=seed)  # fmt: skip
+    read_spec, read = seqnet.from_framework(seqnet.export_onnx(spec, weights32, lengths=True, initial_state=True))
+    if read_spec != spec or sorted(read) != sorted(weights32):
+        raise ParityError(f"onnx round trip: read back {read_spec} with {sorted(read)}\n  spec: {spec}")
+    for name in weights32:
+        if not np.array_equal(read[name], weights32[name]):
+            raise ParityError(f"onnx round trip: {name} read back differs from the one written\n  spec: {spec}")
+    return max(found.values())
 
 
 def _check_lengths(spec: Spec, model: Any, dtype: str, seed: int) -> float:
