@@ -18,6 +18,7 @@ from jax import lax
 
 import seqnet
 
+from .cells import user_spec
 from .workloads import Impl, inputs
 
 
@@ -153,6 +154,9 @@ def implementations(spec, size, threads, device="cpu"):
         _impl("seqnet-jax", lambda p, xs: model.apply(p, xs)[0], model.params, x, y),
         _impl("jax-hand-scan", lambda p, xs: hand_scan(spec, p, xs)[0], model.params, x, y),
     ]
+    if spec.cell == "lstm":  # the LSTM written as a user's cell (cells.py): the path every registered cell takes
+        cell_model = seqnet.build(user_spec(spec), "jax", weights, device=target)
+        impls.append(_impl("seqnet-jax-cell", lambda p, xs: cell_model.apply(p, xs)[0], cell_model.params, x, y))
     if device == "cuda":  # half precision, where GPUs have the units for it
         impls += half_precision(spec, weights, x, y, target)
     for peer in (_flax, _keras):

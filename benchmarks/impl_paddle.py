@@ -16,6 +16,7 @@ from seqnet_backends.paddle.model import paddle
 
 import seqnet
 
+from .cells import user_spec
 from .workloads import Impl, inputs
 
 
@@ -36,6 +37,8 @@ def implementations(spec, size, threads, device="cpu"):
         "paddle-nn": native,
         "seqnet-paddle-generic": seqnet.build(spec, "paddle", weights, fused=False),
     }
+    if spec.cell == "lstm":  # the LSTM written as a user's cell (cells.py): the path every registered cell takes
+        models["seqnet-paddle-cell"] = seqnet.build(user_spec(spec), "paddle", weights)
     impls = []
     for name, model in models.items():
         opt = paddle.optimizer.Momentum(learning_rate=1e-3, momentum=0.9, parameters=model.parameters())

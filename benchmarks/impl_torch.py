@@ -12,6 +12,7 @@ import torch
 
 import seqnet
 
+from .cells import user_spec
 from .workloads import Impl, inputs
 
 
@@ -34,6 +35,8 @@ def implementations(spec, size, threads, device="cpu"):
         "torch-nn": (_native(spec, weights, torch.float32, device), torch.float32),
         "seqnet-torch-generic": (seqnet.build(spec, "torch", weights, fused=False, device=device), torch.float32),
     }
+    if spec.cell == "lstm":  # the LSTM written as a user's cell (cells.py): the path every registered cell takes
+        models["seqnet-torch-cell"] = (seqnet.build(user_spec(spec), "torch", weights, device=device), torch.float32)
     if cuda:  # mixed precision, where cuDNN runs it
         for label, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
             models[f"seqnet-torch-{label}"] = (

@@ -43,7 +43,7 @@ def build(
         onnxruntime is float32 only); torch and jax also "float16" and "bfloat16" (weights in and out as
         float32).
     **options
-        The backend's options: numpy ``seed``, ``fused``; torch ``device``, ``fused``; paddle ``device``,
+        The backend's options: numpy ``seed``, ``fused``; torch ``device``, ``fused``, ``compile``; paddle ``device``,
         ``fused``; jax ``device``; onnxruntime ``providers``, ``threads``, ``opset``. A misspelt one is an error
         naming the closest.
 

@@ -4,6 +4,7 @@ the same function on every backend that runs them, against references written he
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -133,7 +134,7 @@ def test_two_state_parts_an_option_a_head_and_the_last_output(backend):
                   - ref[0]).max() > 1e-3  # the option changes the function  # fmt: skip
 
 
-@pytest.mark.parametrize("backend", ("torch", "paddle", "jax"))
+@pytest.mark.parametrize("backend", ("numpy", "torch", "paddle", "jax"))
 def test_gradients_of_a_registered_cell_equal_finite_differences(backend):
     require(backend)
     spec = seqnet.Spec("indrnn", 3, 4, bidirectional=True, output_size=2)
@@ -165,9 +166,20 @@ def test_gradients_of_a_registered_cell_equal_finite_differences(backend):
     assert abs(dx[0, 1, 2] - (numpy_loss(weights, bumped) - numpy_loss(weights, lowered)) / (2 * step)) < 1e-7
 
 
-def test_numpy_refuses_gradients_of_a_registered_cell_by_name():
+def test_numpy_says_what_to_install_for_gradients_of_a_registered_cell(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_autograd(name, *args, **kwargs):
+        if name.split(".")[0] == "autograd":
+            raise ModuleNotFoundError("No module named 'autograd'", name="autograd")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_autograd)
+    monkeypatch.delitem(__import__("sys").modules, "autograd", raising=False)
     spec = seqnet.Spec("indrnn", 3, 4)
-    with pytest.raises(seqnet.BackendError, match=r"cell 'indrnn'.*torch, paddle or jax"):
+    with pytest.raises(seqnet.BackendUnavailable, match=r"cell 'indrnn'.*seqnet\[autograd\].*torch, paddle or jax"):
         seqnet.value_and_grad(spec, seqnet.init_weights(spec), np.zeros((1, 2, 3), "float32"),
                               np.zeros((1, 2, 4), "float32"))  # fmt: skip
 
@@ -413,7 +425,7 @@ def test_a_linear_form_runs_as_a_scan_and_computes_the_loop_by_hand(backend):
     assert np.abs(got_last - want_last).max() < 1e-10
 
 
-@pytest.mark.parametrize("backend", ("torch", "paddle", "jax"))
+@pytest.mark.parametrize("backend", ("numpy", "torch", "paddle", "jax"))
 def test_gradients_through_a_linear_form_equal_finite_differences(backend):
     require(backend)
     seqnet.register_cell(MinGRU(), replace=True)
@@ -514,3 +526,100 @@ def test_a_cell_without_step_or_with_a_wrong_linear_form_is_named():
     shapes = r"a of shape \[5, 2, 2\]: expected \[5, 2, 4\]"
     with pytest.raises(CellError, match=r"'short_linear': linear\(\) gave " + shapes):
         seqnet.predict(seqnet.build(spec, "numpy"), np.zeros((2, 5, 3), "float32"))
+
+
+CELL_MODULE = '''
+import seqnet
+
+
+class TorchOff(seqnet.Cell):
+    """An IndRNN, wrong on purpose on torch alone: its step adds 1e-3 to torch tensors."""
+
+    name = "torchoff"
+    state = ("h",)
+
+    def parameters(self, spec, input_size):
+        H = spec.hidden_size
+        return {"weight_ih": (H, input_size), "bias_ih": (H,), "weight_hh": (H,)}
+
+    def step(self, ops, p, x, state):
+        h = ops.relu(ops.linear(x, p["weight_ih"], p["bias_ih"]) + p["weight_hh"] * state[0])
+        if type(x).__module__.startswith("torch"):
+            h = h + 1e-3
+        return h, (h,)
+'''
+
+
+def test_the_conformance_suite_checks_a_cell_per_backend(tmp_path):
+    """`pytest --pyargs seqnet.testing.conformance --seqnet-cell module:Cell`, as a cell author runs it (its own
+    process): a cell wrong on torch alone fails on torch with the mismatch shown and passes everywhere else; the
+    backend tests are deselected, not run."""
+    import os
+    import subprocess
+    import sys
+
+    for backend in ("torch", "paddle", "jax", "onnxruntime"):
+        require(backend)
+    (tmp_path / "my_cells.py").write_text(CELL_MODULE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "seqnet.testing.conformance", "--seqnet-cell",
+                          "my_cells:TorchOff", "-p", "no:cacheprovider", "-q", "-rA"],  # fmt: skip
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    out = run.stdout
+    assert run.returncode == 1, out[-3000:]
+    assert "FAILED" in out and "test_the_cell_conforms_on_the_backend[torch]" in out, out[-3000:]
+    assert "a and b compute different functions" in out and "torchoff" in out, out[-3000:]
+    for backend in ("paddle", "jax", "onnxruntime"):
+        passed = rf"PASSED \S*test_cell.py::test_the_cell_conforms_on_the_backend\[{backend}\]"
+        assert re.search(passed, out), out[-3000:]
+    assert "1 failed, 4 passed" in out and "deselected" in out, out[-3000:]
+
+
+def test_specs_draws_registered_cells_with_fields_they_take():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    seqnet.register_cell(MinGRU(), replace=True)
+    seen = set()
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(spec=seqnet.testing.specs(registered=True))
+    def draw(spec):
+        seen.add(spec.cell)
+        assert seqnet.init_weights(spec)  # a valid Spec of a registered cell, with its weights
+
+    draw()
+    assert {"indrnn", "twopart", "mingru_test"} & seen and {"rnn", "lstm", "gru"} & seen, seen
+
+    @settings(max_examples=20, deadline=None, database=None)
+    @given(spec=seqnet.testing.specs(cell=st.sampled_from(["indrnn", "twopart"])))
+    def fixed(spec):
+        assert spec.cell in ("indrnn", "twopart") and spec.bias and spec.proj_size == 0
+
+    fixed()
+
+
+@pytest.mark.slow
+def test_a_compiled_torch_model_of_a_registered_cell_computes_the_same_function():
+    """build(..., compile=True): torch.compile of the step loop (the forward, in place) gives the eager model's
+    outputs, states and gradients; the model stays a SeqnetTorch that weights_of reads."""
+    require("torch")
+    import torch
+
+    spec = seqnet.Spec("indrnn", 3, 4, bidirectional=True, output_size=2)
+    weights = seqnet.init_weights(spec, seed=7)
+    rng = np.random.default_rng(7)
+    x, lengths = rng.standard_normal((2, 3, 3)).astype("float32"), np.array([3, 2])
+    eager, compiled = seqnet.build(spec, "torch", weights), seqnet.build(spec, "torch", weights, compile=True)
+    results = []
+    for model in (eager, compiled):
+        xt = torch.tensor(x, requires_grad=True)
+        out, h = model(xt, lengths=torch.tensor(lengths))
+        (out.square().sum() + h.sum()).backward()
+        results.append((out.detach().numpy(), h.detach().numpy(), xt.grad.numpy(), model.head.weight.grad.numpy()))
+    for got, want in zip(results[1], results[0], strict=True):
+        assert np.abs(got - want).max() < 1e-5
+    assert all(np.array_equal(a, b) for a, b in zip(seqnet.weights_of(compiled).values(), weights.values(),
+                                                     strict=True))  # fmt: skip
+    with pytest.raises(seqnet.BackendError, match="compile='yes' is not allowed: True or False"):
+        seqnet.build(spec, "torch", weights, compile="yes")

@@ -106,3 +106,21 @@ def test_the_block_checker_passes_what_is_true():
         "x = 2  # two\nprint(x, x * 3)  # -> 2 6\nint('x')  # raises ValueError: invalid literal", namespace, "ok"
     )
     assert namespace["x"] == 2
+
+
+def test_the_cell_guides_speed_table_is_the_committed_summary():
+    """Each row of docs/guides/cells.md's speed table is the forward and training medians of that ratio in
+    benchmarks/results/cpu-cells-runs.json (three `seqnet bench` runs, the LSTM written as a user cell)."""
+    import json
+
+    summary = json.loads((ROOT / "benchmarks" / "results" / "cpu-cells-runs.json").read_text())
+    medians = {h["ratio"]: (h["forward"]["median"], h["train"]["median"]) for h in summary["headline"]
+               if h.get("forward") and h.get("train")}  # fmt: skip
+    names = {"torch": "torch LSTM as a user cell / generic path", "paddle": "paddle LSTM as a user cell / generic path",
+             "jax": "jax LSTM as a user cell / seqnet-jax"}  # fmt: skip
+    text = (DOCS / "guides" / "cells.md").read_text()
+    rows = dict(re.findall(r"^\| (torch|paddle|jax): user cell / [^|]+\| ([\d.]+ \| [\d.]+) \|$", text, re.M))
+    assert sorted(rows) == ["jax", "paddle", "torch"]
+    for framework, cells in rows.items():
+        forward, train = medians[names[framework]]
+        assert cells == f"{forward:.2f} | {train:.2f}", (framework, cells, forward, train)

@@ -96,6 +96,10 @@ class _Ops:
         return jnp.concatenate(xs, axis=0)
 
     @staticmethod
+    def by_platform(cpu, default):  # a registered cell's precompute: per step on XLA:CPU, hoisted elsewhere
+        return lax.platform_dependent(cpu=cpu, default=default)
+
+    @staticmethod
     def scan(body, carry, xs, reverse: bool):  # a registered cell's steps: one lax.scan, not a loop unrolled
         return lax.scan(body, carry, xs, reverse=reverse)
 

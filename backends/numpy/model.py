@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import BackendError
 from seqnet.inputs import check_call
 from seqnet.losses import loss_and_grad
 from seqnet.spec import Spec
@@ -308,12 +307,17 @@ def value_and_grad(
 ):  # fmt: skip
     """(loss, gradient Weights, dL/dx) by the hand-written backward pass: bptt.py's fused kernels where they
     apply, cells.py's reference steps elsewhere and for fused=False."""
-    if not spec.builtin:
-        raise BackendError(
-            f"cell {spec.cell!r} is a registered cell: the NumPy backend computes its forward but not its gradients "
-            "(it has a hand-written backward for rnn, lstm and gru only); value_and_grad and fit run it on torch, "
-            "paddle or jax, and the trained weights build the same model here"
-        )
+    if not spec.builtin:  # a registered cell: autograd differentiates the NumPy loop over its step
+        from seqnet.errors import import_framework
+
+        import_framework("autograd", f"cell {spec.cell!r} is a registered cell: the NumPy backend computes its "
+                         "gradients through HIPS autograd, which is not installed (pip install 'seqnet[autograd]'); "
+                         "or run value_and_grad and fit on torch, paddle or jax, whose trained weights build the same "
+                         "model here")  # fmt: skip
+        from .cell_model import value_and_grad as cell_value_and_grad
+
+        checked = as_weights(spec, weights, dtype)
+        return cell_value_and_grad(spec, checked, x, target, loss, state, lengths, dtype, training, dropout_seed)
     model = NumpyRNN(spec, as_weights(spec, weights, dtype), dtype, seed=dropout_seed, fused=fused).train(training)
     outputs, _, cache = model.forward(x, state, lengths, keep_cache=True)
     value, d_outputs = loss_and_grad(spec, loss, outputs, np.asarray(target), lengths)

@@ -292,15 +292,27 @@ def _check_device(param: torch.Tensor, x: torch.Tensor, state: Any) -> None:
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
-def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None, fused: bool | None = None):
+def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None, fused: bool | None = None,
+          compile: bool = False):  # fmt: skip
     """A `SeqnetTorch` on `device` computing in `dtype` (float32, float64; float16 and bfloat16 where torch
-    supports them on that device, mostly GPUs); fused=None picks the fused layer where the spec allows it."""
+    supports them on that device, mostly GPUs); fused=None picks the fused layer where the spec allows it.
+
+    compile=True compiles the model's forward in place (`nn.Module.compile(dynamic=False)`: one graph per input
+    shape, the step loop unrolled and its elementwise ops fused), for the generic path and registered cells,
+    whose Python loop costs most. Measured on this project's 2-core CPU, LSTM B 32 T 100 I 32 H 64: the generic
+    path's forward 13.7 -> 4.1 ms and training step 40.8 -> 14.8 ms, a user cell's 13.2 -> 6.1 and 27.5 -> 14.5
+    ms, after a first call that compiles for 68-96 s (docs/guides/cells.md)."""
+    if not isinstance(compile, bool):
+        raise BackendError(f"compile={compile!r} is not allowed: True or False")
     reason = fused_reason(spec)
     if fused and reason:
         raise BackendError(f"fused=True is not possible for {spec}: {reason}")
     model = SeqnetTorch(spec, fused=reason is None if fused is None else fused).to(dtype=_DTYPES[dtype])
     load_weights(model, weights)  # after the cast, so float64 weights keep every bit
-    return model.to(device=device)
+    model = model.to(device=device)
+    if compile:
+        model.compile(dynamic=False)
+    return model
 
 
 def load_weights(model: SeqnetTorch, weights: Weights) -> None:

@@ -48,6 +48,7 @@ def specs(
     max_hidden: int = 8,
     max_layers: int = 3,
     max_output: int = 4,
+    registered: bool = False,
     **fixed: Any,
 ) -> Spec:
     """A Hypothesis strategy of valid Specs, shrinking toward the plainest one.
@@ -56,6 +57,11 @@ def specs(
     ----------
     max_input, max_hidden, max_layers, max_output : int
         The largest sizes drawn.
+    registered : bool
+        Draw the cell from every registered cell (`seqnet.cells()`: rnn, lstm, gru first, so it shrinks to rnn),
+        not only the built-ins; ``cell="mine"`` or ``cell=st.sampled_from([...])`` names registered cells too. A
+        registered cell's Specs keep the built-in-only fields at their defaults, and ``bias`` at True where its
+        parameters do not depend on it.
     **fixed
         A Spec field fixed to a value or to a strategy of values (``cell="gru"``,
         ``bidirectional=st.just(True)``); fields that apply to one cell only (activation, proj_size,
@@ -69,15 +75,21 @@ def specs(
     if unknown:
         raise SpecError(f"specs() has no Spec field(s) {unknown}; fields: {sorted(_FIELDS)}")
     pick = lambda name, default: draw(_strategy(fixed[name])) if name in fixed else draw(default)  # noqa: E731
-    cell = pick("cell", st.sampled_from(CELLS))
+    from seqnet.cell import cells
+
+    cell = pick("cell", st.sampled_from(list(cells()) if registered else CELLS))
     hidden = pick("hidden_size", st.integers(1, max_hidden))
+    inputs = pick("input_size", st.integers(1, max_input))
     fields: dict[str, Any] = {
         "cell": cell,
-        "input_size": pick("input_size", st.integers(1, max_input)),
+        "input_size": inputs,
         "hidden_size": hidden,
         "num_layers": pick("num_layers", st.integers(1, max_layers)),
         "bidirectional": pick("bidirectional", st.booleans()),
-        "bias": pick("bias", st.booleans().map(lambda b: not b)),  # shrinks toward bias=True, the default
+        "bias": pick(
+            "bias",
+            st.booleans().map(lambda b: not b) if cell in CELLS or _uses_bias(cell, inputs, hidden) else st.just(True),
+        ),  # shrinks toward bias=True, the default  # fmt: skip
         "batch_first": pick("batch_first", st.booleans().map(lambda b: not b)),
         "activation": pick("activation", st.sampled_from(ACTIVATIONS) if cell == "rnn" else st.just("tanh")),
         "gru_variant": pick("gru_variant", st.sampled_from(GRU_VARIANTS) if cell == "gru" else st.just("reset_after")),
@@ -87,6 +99,15 @@ def specs(
     }
     fields["dropout"] = pick("dropout", st.just(0.0) if fields["num_layers"] == 1 else st.sampled_from([0.0, 0.25]))
     return Spec(**fields)
+
+
+def _uses_bias(cell: str, input_size: int, hidden_size: int) -> bool:
+    """Whether a registered cell takes Spec.bias=False (refused where its parameters do not depend on it)."""
+    try:
+        Spec(cell, input_size, hidden_size, bias=False)
+    except SpecError:
+        return False
+    return True
 
 
 @st.composite
