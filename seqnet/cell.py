@@ -17,8 +17,10 @@ hidden_size: the features each direction gives the next layer), `init(name, shap
 torch's U(-1/sqrt(H), 1/sqrt(H))) and `options` (its own Spec options with their defaults, validated and saved
 with the Spec as `Spec(cell_options={...})`).
 
-The built-in rnn, lstm and gru are registered here too (their parameters are the canonical layout of
-seqnet.weights, their step seqnet.generic.cell_step); backends keep their frameworks' fused layers for them.
+The built-in rnn, lstm and gru are registered here too: their parameters are the canonical layout of
+seqnet.weights and their equations the steps of `_RNN`, `_LSTM` and `_GRU` below, which every backend's generic
+path runs; backends keep their frameworks' fused layers for the specs those express. (Those steps take the
+keyword `spec`, as the contract allows; mypy sees a narrower override, hence its ignores.)
 A package adds cells through the entry-point group "seqnet.cells" (a Cell instance or a Cell subclass):
 
     [project.entry-points."seqnet.cells"]
@@ -214,8 +216,11 @@ def get_cell(name: Any) -> Cell:
 
 
 class _Builtin(Cell):
-    """rnn, lstm and gru as registered cells: their parameters are seqnet.weights' canonical layout and their
-    step seqnet.generic.cell_step; backends run them on their frameworks' fused layers where they can."""
+    """rnn, lstm and gru as registered cells: their parameters are seqnet.weights' canonical layout (PyTorch's),
+    their equations the steps below, which every backend without a fused layer for a spec runs through the
+    registry's generic loop (seqnet.generic.cell_forward); backends keep their frameworks' fused layers for the
+    specs those can express. The input products run once over all steps (`precompute`), with b_hh folded into
+    them where it sits outside every gate product (rnn, lstm; not the GRU's b_hn, inside r * (W_hn h + b_hn))."""
 
     def __init__(self, name: str, state: tuple[str, ...]):
         self.name, self.state = name, state
@@ -223,7 +228,8 @@ class _Builtin(Cell):
     def parameters(self, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
         from seqnet.weights import layout
 
-        return {k[: -len("_l0")]: v for k, v in layout(spec).items() if k.endswith("_l0")}
+        shapes = {k[: -len("_l0")]: v for k, v in layout(spec).items() if k.endswith("_l0")}
+        return {**shapes, "weight_ih": (shapes["weight_ih"][0], input_size)}
 
     def state_sizes(self, spec: Any) -> dict[str, int]:
         return {"h": spec.hidden_out, "c": spec.hidden_size} if self.name == "lstm" else {"h": spec.hidden_out}
@@ -231,5 +237,54 @@ class _Builtin(Cell):
     def output_size(self, spec: Any) -> int:
         return int(spec.hidden_out)
 
+    def precompute(self, ops: Any, p: dict[str, Any], xs: Any, spec: Any) -> Any:  # type: ignore[override]
+        """W_ih x + b_ih (+ b_hh for rnn and lstm) for every step: (T, B, G*H)."""
+        bias = p.get("bias_ih")
+        if bias is not None and self.name != "gru":
+            bias = bias + p["bias_hh"]
+        return ops.linear(xs, p["weight_ih"], bias)
 
-_BUILTIN_CELLS = {"rnn": _Builtin("rnn", ("h",)), "lstm": _Builtin("lstm", ("h", "c")), "gru": _Builtin("gru", ("h",))}
+
+class _RNN(_Builtin):
+    def step(self, ops: Any, p: dict[str, Any], gx: Any, state: tuple[Any, ...], spec: Any) -> Any:  # type: ignore[override]  # noqa: E501
+        """h' = act(gx + W_hh h), act tanh, relu or sigmoid (Spec.activation)."""
+        act = {"tanh": ops.tanh, "relu": ops.relu, "sigmoid": ops.sigmoid}[spec.activation]
+        h = act(gx + ops.linear(state[0], p["weight_hh"], None))
+        return h, (h,)
+
+
+class _LSTM(_Builtin):
+    def step(self, ops: Any, p: dict[str, Any], gx: Any, state: tuple[Any, ...], spec: Any) -> Any:  # type: ignore[override]  # noqa: E501
+        """(i, f, g, o) = split(gx + W_hh h); c' = sig(f) c + sig(i) tanh(g); h' = sig(o) tanh(c') (W_hr h' with a
+        projection)."""
+        h, c = state
+        i, f, g, o = ops.split(gx + ops.linear(h, p["weight_hh"], None), 4)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        if "weight_hr" in p:
+            h = ops.linear(h, p["weight_hr"], None)
+        return h, (h, c)
+
+
+class _GRU(_Builtin):
+    def step(self, ops: Any, p: dict[str, Any], gx: Any, state: tuple[Any, ...], spec: Any) -> Any:  # type: ignore[override]  # noqa: E501
+        """r, z = sig(gx_r + W_hr h + b_hr), sig(gx_z + W_hz h + b_hz); n = tanh(gx_n + r * (W_hn h + b_hn))
+        (reset_after, PyTorch's) or tanh(gx_n + W_hn (r * h) + b_hn) (reset_before); h' = n + z * (h - n)."""
+        h = state[0]
+        w, b = p["weight_hh"], p.get("bias_hh")
+        x_r, x_z, x_n = ops.split(gx, 3)
+        if spec.gru_variant == "reset_after":
+            h_r, h_z, h_n = ops.split(ops.linear(h, w, b), 3)
+            r, z = ops.sigmoid(x_r + h_r), ops.sigmoid(x_z + h_z)
+            n = ops.tanh(x_n + r * h_n)
+        else:
+            rows = 2 * spec.hidden_size
+            h_r, h_z = ops.split(ops.linear(h, w[:rows], None if b is None else b[:rows]), 2)
+            r, z = ops.sigmoid(x_r + h_r), ops.sigmoid(x_z + h_z)
+            n = ops.tanh(x_n + ops.linear(r * h, w[rows:], None if b is None else b[rows:]))
+        h = n + z * (h - n)
+        return h, (h,)
+
+
+_BUILTIN_CELLS: dict[str, Cell] = {"rnn": _RNN("rnn", ("h",)), "lstm": _LSTM("lstm", ("h", "c")),
+                                   "gru": _GRU("gru", ("h",))}  # fmt: skip

@@ -1,25 +1,21 @@
-"""The generic cell-and-loop path, written once for every framework through a small `ops` namespace.
+"""The generic path: one loop over any registered cell's step, written once for every framework through `ops`.
 
 Requirements: none (it imports no framework; the caller passes its framework's ops).
 
 Frameworks' fused layers (nn.LSTM, paddle.nn.GRU, ...) cannot express every Spec (a sigmoid RNN, the
-reset-before GRU). For those, a backend runs these functions with its own `ops`:
+reset-before GRU, a cell of a user's). For those, a backend runs `cell_forward` with its own `ops` over the
+registered cell's `step` (rnn, lstm and gru included: their steps are in seqnet.cell), its `precompute` (the input
+products, once over all steps) and its linear form where it has one. The ops a cell's step gets are documented in
+docs/guides/cells.md; the loop needs a few more (below, before `cell_forward`). Two notes on them:
 
-    ops.linear(x, w, b)   x @ w.T (+ b if b is not None), w in PyTorch's (out, in) layout: the input products
-    ops.transpose(w)      w.T as the framework's fastest operand for ops.matmul (a contiguous copy in Paddle:
-                          its matmul of a strided transpose took 34 us against 10.7 us, 32x64 by 64x256)
-    ops.matmul(x, w_t)    x @ w_t: the per-step products, with weights transposed once per call
-    ops.sigmoid, ops.tanh, ops.relu
-    ops.split(x, n)       n equal chunks along the last axis
-    ops.where(m, a, b)    a where the boolean m is true, else b (m broadcasts over the last axis)
-    ops.stack(xs), ops.concat(xs)   along a new first axis / along the last axis
     ops.unstack(x)        the slices along the first axis (one op: indexing x[t] in the loop instead makes
                           autograd write a zero-filled full-size gradient for every step, O(T^2) memory traffic;
                           measured 18 s instead of 1.7 s for a torch LSTM training step at T 200)
-    ops.dropout(x, rate)  the framework's inverted dropout (called in training only)
+    loops index, not zip: Paddle's to_static rewrites zip() into a convert_zip that takes no strict= (B905)
 
-The NumPy backend keeps its own explicit cells (backends/numpy/cells.py): it is the independent reference
-these are tested against.
+`cell_step` and `prepare` are the built-in cells' equations for JAX's own scan (backends/jax: the recurrent
+weights transposed once per call, the input product per step on XLA:CPU). The NumPy backend keeps its own
+explicit cells (backends/numpy/cells.py): the independent reference these are tested against.
 """
 
 from __future__ import annotations
@@ -78,58 +74,6 @@ def prepare(spec: Spec, ops: Any, w: dict[str, Any]) -> tuple[Any, dict[str, Any
     return b_ih, step
 
 
-def run_direction(spec: Spec, ops: Any, gx: Any, weights: dict, h: Any, c: Any, mask: Any, reverse: bool):
-    """One layer-direction over time by a Python loop: gx (T, B, G*H), `weights` from `prepare`, mask
-    (T, B, 1) or None.
-
-    A step past a sequence's length keeps the state and outputs zero. Returns (outputs (T, B, H_out), h, c).
-    """
-    steps = gx.shape[0]
-    gxs = ops.unstack(gx)
-    # by index, not zip: Paddle's to_static rewrites zip() into a convert_zip that takes no strict= (B905)
-    masks = None if mask is None else (ops.unstack(mask), ops.unstack(mask > 0))
-    w_hh, b_hh, w_hr = weights["weight_hh"], weights["bias_hh"], weights["weight_hr"]
-    ys: list[Any] = [None] * steps
-    for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        h_new, c_new = cell_step(spec, ops, gxs[t], h, c, w_hh, b_hh, w_hr)
-        if masks is None:
-            ys[t], h, c = h_new, h_new, c_new
-        else:  # m: 1.0 or 0.0 for the outputs; valid: the same as booleans, to keep the state
-            m, valid = masks[0][t], masks[1][t]
-            ys[t] = h_new * m
-            h = ops.where(valid, h_new, h)
-            c = None if c is None else ops.where(valid, c_new, c)
-    return ops.stack(ys), h, c
-
-
-def run_stack(
-    spec: Spec, ops: Any, param: Callable[[str], Any], xs: Any, h0: Any, c0: Any, mask: Any, training: bool
-) -> tuple[Any, Any, Any]:
-    """Every layer and direction: xs (T, B, I) -> (outputs (T, B, D*H_out), h_n list, c_n list or None).
-
-    `param(name)` returns the canonical parameter `name` (None where the spec has none); mask is a
-    (T, B, 1) array of the framework's dtype (1 valid, 0 past a length) or None.
-    """
-    hs, cs, layer_in = [], [], xs
-    for layer in range(spec.num_layers):
-        outs = []
-        for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
-            row = layer * spec.num_directions + d
-            w = {name: param(f"{name}_l{layer}{suffix}") for name in PARAMS}
-            b_in, step_weights = prepare(spec, ops, w)
-            gx = ops.linear(layer_in, w["weight_ih"], b_in)
-            ys, h, c = run_direction(
-                spec, ops, gx, step_weights, h0[row], None if c0 is None else c0[row], mask, d == 1
-            )
-            outs.append(ys)
-            hs.append(h)
-            cs.append(c)
-        layer_in = outs[0] if len(outs) == 1 else ops.concat(outs)
-        if training and spec.dropout and layer < spec.num_layers - 1:
-            layer_in = ops.dropout(layer_in, spec.dropout)
-    return layer_in, hs, (cs if c0 is not None else None)
-
-
 # -- registered cells: one loop over any Cell's step ------------------------------------------------------------
 # A backend runs a registered cell through `cell_forward` with its ops, which need, beyond the ops a cell's step
 # gets (docs/guides/cells.md), `swap01(x)` (axes 0 and 1 swapped), `zeros(shape, like)` (zeros of like's dtype
@@ -184,17 +128,24 @@ def cell_stepper(spec: Spec, cell: Any) -> Callable[..., tuple[Any, tuple[Any, .
         new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
         if len(new) != len(state):
             raise CellError(f"{where} returned {len(new)} state part(s); the cell declares {len(state)}: {cell.state}")
-        for i in range(len(state)):  # by index, not zip: see run_direction
-            if _dims(new[i]) != _dims(state[i]):
+        for i in range(len(state)):  # by index, not zip: see the module docstring
+            if not _same(_dims(new[i]), _dims(state[i])):
                 raise CellError(f"{where} returned state part {cell.state[i]!r} of shape {_dims(new[i])}: "
                                 f"expected {_dims(state[i])}")  # fmt: skip
         batch = _dims(state[0])[0]
-        if _dims(y) != [batch, out_size]:
+        if not _same(_dims(y), [batch, out_size]):
             raise CellError(f"{where} returned an output of shape {_dims(y)}: expected {[batch, out_size]} "
                             "(batch, output_size)")  # fmt: skip
         return y, new
 
     return step
+
+
+def _same(dims: list[Any], want: list[Any]) -> bool:
+    """Whether two shapes agree where both are known (a trace or an export leaves some dims open: None)."""
+    if len(dims) != len(want):
+        return False
+    return all(dims[i] is None or want[i] is None or dims[i] == want[i] for i in range(len(dims)))  # no zip: see above
 
 
 def _dims(value: Any) -> list[Any]:
@@ -303,7 +254,7 @@ def _linear_direction(spec: Spec, cell: Any, ops: Any, p: dict, xs: Any, h0: Any
     a, b = _bound(spec, cell.linear)(ops, p, xs)
     want = [*_dims(xs)[:2], _dims(h0)[-1]]
     for name, value in (("a", a), ("b", b)):
-        if _dims(value) != want:
+        if not _same(_dims(value), want):
             raise CellError(f"cell {cell.name!r}: linear() gave {name} of shape {_dims(value)}: expected {want} "
                             "(steps, batch, hidden)")  # fmt: skip
     if mask is not None:  # exact: a * 1 + 0 = a and a * 0 + 1 = 1

@@ -623,3 +623,19 @@ def test_a_compiled_torch_model_of_a_registered_cell_computes_the_same_function(
                                                      strict=True))  # fmt: skip
     with pytest.raises(seqnet.BackendError, match="compile='yes' is not allowed: True or False"):
         seqnet.build(spec, "torch", weights, compile="yes")
+
+
+@pytest.mark.parametrize("case", seqnet.parity.GRID, ids=lambda c: c.id)
+def test_the_builtin_cells_through_the_registry_equal_the_numpy_reference(case):
+    """rnn, lstm and gru are registered cells whose steps are their equations: seqnet.generic's loop over them
+    (what every backend without a fused layer for a spec runs) equals the NumPy backend's own cells, in float64,
+    over the whole parity grid."""
+    from backends.numpy.cell_model import CellModel
+
+    weights = seqnet.init_weights(case.spec, seed=8, dtype="float64")
+    x, state, lengths = seqnet.parity.inputs(case, "float64", seed=8)
+    want = seqnet.predict(seqnet.build(case.spec, "numpy", weights, "float64", fused=False), x, state, lengths)
+    got = CellModel(case.spec, weights, "float64")(x, state, lengths)
+    assert np.abs(got[0] - want[0]).max() < 1e-12
+    for a, b in zip(seqnet.parity.state_parts(got[1]), seqnet.parity.state_parts(want[1]), strict=True):
+        assert np.abs(a - b).max() < 1e-12

@@ -44,6 +44,7 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
 
 HALF = ("float16", "bfloat16")  # computed in as given; weights in and out of seqnet as float32
+OWN_SCAN = ("rnn", "lstm", "gru")  # the cells `_run_direction` scans itself (seqnet.generic.cell_step)
 
 
 class _Ops:
@@ -167,7 +168,7 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
     steps, batch = xs.shape[0], xs.shape[1]
     rows = spec.num_layers * spec.num_directions
     mask = None if lengths is None else (jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
-    if not spec.builtin:  # a registered cell: seqnet.generic's lax.scan over its step
+    if spec.cell not in OWN_SCAN:  # the registry's generic loop over the cell's step, as one lax.scan
         ops = _Ops() if dropout_key is None else _DropoutOps(dropout_key)
         cell_mask = None if mask is None else mask.astype(xs.dtype)
         seq, final, last = cell_forward(spec, ops, params.get, x, state, cell_mask, dropout_key is not None)

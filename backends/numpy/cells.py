@@ -168,6 +168,9 @@ class GRUCell:
         return np.concatenate([dar, daz, dan], axis=1), dh_prev, None
 
 
+OWN_CELLS = ("rnn", "lstm", "gru")  # the cells written here, with hand-written backward passes
+
+
 def make_cell(cell: str, activation: str = "tanh", gru_variant: str = "reset_after"):
     """The cell object for a spec's cell name."""
     if cell == "rnn":

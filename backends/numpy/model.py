@@ -24,7 +24,7 @@ from seqnet.weights import Weights, as_weights, check_dtype, layer_names
 
 from . import bptt
 from .cell_model import CellModel
-from .cells import Params, make_cell
+from .cells import OWN_CELLS, Params, make_cell
 from .fused import FusedDirection
 from .fused import run_direction as run_fused
 
@@ -288,7 +288,7 @@ def build(
     """A `NumpyRNN`; `seed` seeds its dropout masks; fused=False runs the reference cells (cells.py) for every
     call (by default a forward without gradients runs the fused kernels of fused.py). A registered cell of a
     user's gets a `CellModel` (cell_model.py: seqnet.generic's loop over its step)."""
-    if not spec.builtin:
+    if spec.cell not in OWN_CELLS:  # the registry's generic loop over the cell's step
         return CellModel(spec, weights, dtype, seed=seed)
     return NumpyRNN(spec, weights, dtype, seed=seed, fused=fused)
 
@@ -307,7 +307,7 @@ def value_and_grad(
 ):  # fmt: skip
     """(loss, gradient Weights, dL/dx) by the hand-written backward pass: bptt.py's fused kernels where they
     apply, cells.py's reference steps elsewhere and for fused=False."""
-    if not spec.builtin:  # a registered cell: autograd differentiates the NumPy loop over its step
+    if spec.cell not in OWN_CELLS:  # autograd differentiates the NumPy loop over the cell's step
         from seqnet.errors import import_framework
 
         import_framework("autograd", f"cell {spec.cell!r} is a registered cell: the NumPy backend computes its "

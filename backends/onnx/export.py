@@ -100,7 +100,7 @@ def export(
     dtype = dtype or weights.dtype.name
     if dtype not in ("float32", "float64"):
         raise ConversionError(f"dtype={dtype!r} is not allowed: 'float32' or 'float64'")
-    if not spec.builtin:  # a registered cell: its step traced into Scans (cells.py)
+    if spec.cell not in OPS:  # no standard operator: the cell's step traced into Scans (cells.py)
         from .cells import export_cell
 
         model = export_cell(spec, weights, opset, lengths, initial_state, dtype)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import cell_forward, run_stack
+from seqnet.generic import cell_forward
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -76,8 +76,8 @@ _FUSED = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.G
 
 def missing_form(spec: Spec) -> tuple[str, str] | None:
     """(the Spec field, why) where Paddle's RNN layers have no form for `spec`; None where they have one."""
-    if not spec.builtin:
-        return "cell", f"Paddle has no layer for the registered cell {spec.cell!r}: it runs on the generic path"
+    if spec.cell not in _FUSED:
+        return "cell", f"Paddle has no layer for cell {spec.cell!r}: it runs on the generic path"
     if spec.cell == "rnn" and spec.activation == "sigmoid":
         return "activation", "paddle.nn.SimpleRNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
@@ -231,8 +231,11 @@ class _Ops:
         return x.transpose([1, 0, *range(2, len(x.shape))])
 
     @staticmethod
-    def zeros(shape, like):
-        return paddle.zeros(list(shape), dtype=like.dtype)
+    def zeros(shape, like):  # a static graph's open dims (-1) from `like`'s dim at the same place, at run time
+        if all(isinstance(n, int) and n >= 0 for n in shape):
+            return paddle.zeros(list(shape), dtype=like.dtype)
+        return paddle.zeros([n if isinstance(n, int) and n >= 0 else paddle.shape(like)[i] for i, n in
+                             enumerate(shape)], dtype=like.dtype)  # fmt: skip
 
     @staticmethod
     def concat(xs):
@@ -244,6 +247,19 @@ class _Ops:
 
     def dropout(self, x, rate: float):
         return F.dropout(x, rate, training=self.training, mode="upscale_in_train")
+
+
+@paddle.jit.not_to_static
+def _generic(spec: Spec, ops: Any, param: Any, x: Any, state: Any, mask: Any, training: bool, batch: Any) -> Any:
+    """seqnet.generic.cell_forward, which `paddle.jit.to_static` runs as written instead of rewriting it (it cannot
+    rewrite the registry's code, and needs not: the loop runs over a static T and nothing in it branches on a
+    tensor's value, so in a static graph it unrolls as traced). The zero state is made here, from `batch`, which
+    a static graph reads at run time."""
+    if state is None:
+        parts = tuple(paddle.zeros([rows, batch, size], dtype=x.dtype) for rows, _, size in
+                      spec.state_shapes(1).values())  # fmt: skip
+        state = parts if len(parts) > 1 else parts[0]
+    return cell_forward(spec, ops, param, x, state, mask, training)
 
 
 class SeqnetPaddle(paddle.nn.Layer):
@@ -312,26 +328,23 @@ class SeqnetPaddle(paddle.nn.Layer):
         if isinstance(state, list):  # an LSTM's [h, c] (or a registered cell's parts) as the tuple seqnet returns
             state = tuple(state)
         last = None
-        if not spec.builtin:  # a registered cell: seqnet.generic's loop over its step
-            seq, final, last = cell_forward(spec, _Ops(self.training), self._canonical_param, x, state, mask,
-                                            self.training)  # fmt: skip
-        elif fused and spec.bidirectional and lengths is not None and state is not None:
+        if not fused:  # the registry's generic loop over the cell's step
+            seq, final, last = self._forward_generic(x, state, mask, batch)
+        elif spec.bidirectional and lengths is not None and state is not None:
             # Paddle 3.3.1's fused kernel gives wrong gradients for the reverse direction when lengths and an
             # initial state come together (forward is right; tests/test_paddle_backend.py shows it): run the
             # generic loop over the fused layer's own parameters instead
-            seq, final = self._forward_generic(x, state, mask, batch)
-        elif fused and spec.proj_size and lengths is not None:
+            seq, final, last = self._forward_generic(x, state, mask, batch)
+        elif spec.proj_size and lengths is not None:
             with warnings.catch_warnings():  # Paddle's LSTM with proj_size calls a deprecated API of its own
                 warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")
                 seq, final = rnn(x, state, lengths)
             assert mask is not None  # made from the lengths
             seq = seq * (mask.transpose([1, 0, 2]) if spec.batch_first else mask)  # Paddle leaves them non-zero
-        elif fused and not static and not rnn._forward_pre_hooks and not rnn._forward_post_hooks:
+        elif not static and not rnn._forward_pre_hooks and not rnn._forward_post_hooks:
             seq, final = rnn.forward(x, state, lengths)  # what Layer.__call__ does without hooks, minus its checks
-        elif fused:
-            seq, final = rnn(x, state, lengths)
         else:
-            seq, final = self._forward_generic(x, state, mask, batch)
+            seq, final = rnn(x, state, lengths)
         if spec.output_mode == "last":
             hn = final[0] if isinstance(final, (tuple, list)) else final
             out = last if last is not None else paddle.concat(list(hn[-spec.num_directions :]), axis=1)
@@ -344,18 +357,10 @@ class SeqnetPaddle(paddle.nn.Layer):
         return out, final
 
     def _forward_generic(self, x, state, mask, batch):
-        spec = self.spec
-        xs = x.transpose([1, 0, 2]) if spec.batch_first else x
-        rows = spec.num_layers * spec.num_directions
-        if state is None:
-            h0 = paddle.zeros([rows, batch, spec.hidden_out], dtype=x.dtype)
-            c0 = paddle.zeros([rows, batch, spec.hidden_size], dtype=x.dtype) if spec.cell == "lstm" else None
-        else:
-            h0, c0 = state if spec.cell == "lstm" else (state, None)
-        seq, hs, cs = run_stack(spec, _Ops(self.training), self._canonical_param, xs, h0, c0, mask, self.training)
-        seq = seq.transpose([1, 0, 2]) if spec.batch_first else seq
-        hn = paddle.stack(hs)
-        return seq, ((hn, paddle.stack(cs)) if spec.cell == "lstm" else hn)
+        """The registry's generic loop over the cell's step (seqnet.generic.cell_forward) with the canonical
+        parameters: (outputs, final state, each direction's last output). The zero state is made here, from
+        `batch`, which a static graph reads at run time."""
+        return _generic(self.spec, _Ops(self.training), self._canonical_param, x, state, mask, self.training, batch)
 
     def _canonical_param(self, name: str):
         """The parameter under its canonical name, on either path (transposed back where Paddle stores it

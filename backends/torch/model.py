@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import cell_forward, run_stack
+from seqnet.generic import cell_forward
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -38,8 +38,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.
 
 def fused_reason(spec: Spec) -> str | None:
     """Why torch's fused layer cannot express `spec` (None if it can)."""
-    if not spec.builtin:
-        return f"cell {spec.cell!r} is a registered cell, which runs on the generic path"
+    if spec.cell not in _FUSED:
+        return f"torch has no fused layer for cell {spec.cell!r}, which runs on the generic path"
     if spec.cell == "rnn" and spec.activation == "sigmoid":
         return "nn.RNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
@@ -192,13 +192,10 @@ class SeqnetTorch(nn.Module):
                 :, :, None
             ]  # (T, B, 1)
         last = None
-        if not spec.builtin:  # a registered cell: seqnet.generic's loop over its step
-            seq, final, last = cell_forward(spec, _Ops(self.training), lambda n: getattr(rnn, n), x, state,
-                                            None if mask is None else mask.to(x.dtype), self.training)  # fmt: skip
-        elif self.__dict__["_fused"] and not (traced and lengths is not None):
+        if self.__dict__["_fused"] and not (traced and lengths is not None):
             seq, final = self._forward_fused(rnn, x, state, lengths, steps)
-        else:  # packed sequences have data-dependent shapes: a traced call with lengths runs the masked loop
-            seq, final = self._forward_generic(rnn, x, state, mask, batch, param, traced)
+        else:  # the generic loop; packed sequences have data-dependent shapes: a traced call with lengths runs it too
+            seq, final, last = self._forward_generic(rnn, x, state, mask, traced)
         if spec.output_mode == "last":
             hn = final[0] if isinstance(final, tuple) else final
             out = last if last is not None else torch.cat(list(hn[-spec.num_directions :]), dim=1)
@@ -219,30 +216,19 @@ class SeqnetTorch(nn.Module):
         seq, _ = pad_packed_sequence(out, batch_first=spec.batch_first, total_length=steps)
         return seq, final
 
-    def _forward_generic(self, rnn, x, state, mask, batch, param, traced):
-        """seqnet.generic's loop over the recurrent parameters (GenericRNN's, or the fused layer's own)."""
+    def _forward_generic(self, rnn, x, state, mask, traced):
+        """The registry's generic loop over the cell's step (seqnet.generic.cell_forward) with the recurrent
+        parameters (GenericRNN's, or the fused layer's own): (outputs, final state, each direction's last output)."""
         spec = self.spec
-        xs = x.transpose(0, 1) if spec.batch_first else x
         if traced and torch.jit.is_tracing():
             warnings.warn(
-                f"seqnet: the generic path's time loop is unrolled at T={xs.shape[0]} in this trace, so the traced "
-                "module takes inputs of that length only; for any length use torch.export on the fused path "
-                "(no lengths) or seqnet.export_onnx",
+                f"seqnet: the generic path's time loop is unrolled at T={x.shape[1 if spec.batch_first else 0]} in "
+                "this trace, so the traced module takes inputs of that length only; for any length use torch.export "
+                "on the fused path (no lengths) or seqnet.export_onnx",
                 stacklevel=3,
             )
-        rows = spec.num_layers * spec.num_directions
-        if state is None:
-            h0 = param.new_zeros((rows, batch, spec.hidden_out))
-            c0 = param.new_zeros((rows, batch, spec.hidden_size)) if spec.cell == "lstm" else None
-        else:
-            h0, c0 = state if spec.cell == "lstm" else (state, None)
-        seq, hs, cs = run_stack(
-            spec, _Ops(self.training), lambda n: getattr(rnn, n, None), xs, h0, c0,
-            None if mask is None else mask.to(xs.dtype), self.training,
-        )  # fmt: skip
-        seq = seq.transpose(0, 1) if spec.batch_first else seq
-        hn = torch.stack(hs)
-        return seq, ((hn, torch.stack(cs)) if spec.cell == "lstm" else hn)
+        return cell_forward(spec, _Ops(self.training), lambda n: getattr(rnn, n), x, state,
+                            None if mask is None else mask.to(x.dtype), self.training)  # fmt: skip
 
 
 def _lengths_tensor(lengths: Any, traced: bool = False) -> torch.Tensor | None:
