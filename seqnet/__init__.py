@@ -25,7 +25,15 @@ from seqnet.errors import (
 )
 from seqnet.io import load, save
 from seqnet.protocols import Model
-from seqnet.registry import Backend, Converter, backends, register_backend, register_converter
+from seqnet.registry import (
+    Backend,
+    Converter,
+    backends,
+    default_backend,
+    register_backend,
+    register_converter,
+    set_backend,
+)
 from seqnet.spec import Spec
 from seqnet.training import History, fit, gradient_flow, value_and_grad
 from seqnet.weights import Weights, as_weights, init_weights, layout
@@ -54,6 +62,7 @@ __all__ = [
     "backends",
     "build",
     "cells",
+    "default_backend",
     "export_onnx",
     "fit",
     "from_framework",
@@ -65,6 +74,7 @@ __all__ = [
     "predict",
     "register_backend",
     "register_cell",
+    "set_backend",
     "register_converter",
     "save",
     "to_framework",

@@ -13,14 +13,14 @@ import numpy as np
 
 from seqnet.errors import BackendError
 from seqnet.protocols import Model
-from seqnet.registry import check_options, get_backend
+from seqnet.registry import check_options, get_backend, resolve_backend
 from seqnet.spec import Spec
 from seqnet.weights import DTYPES, Weights, as_weights, check_dtype, init_weights, require_spec
 
 
 def build(
     spec: Spec,
-    backend: str = "numpy",
+    backend: str | None = None,
     weights: Mapping[str, Any] | None = None,
     dtype: str = "float32",
     **options: Any,
@@ -34,8 +34,9 @@ def build(
     ----------
     spec : Spec
         The model.
-    backend : str
-        A registered backend: "numpy", "torch", "paddle", "jax", "onnxruntime" or a plugin's.
+    backend : str, optional
+        A registered backend: "numpy", "torch", "paddle", "jax", "onnxruntime" or a plugin's. Default: the
+        default backend (`seqnet.set_backend`, else the environment variable SEQNET_BACKEND, else "numpy").
     weights : mapping of name to array, optional
         Canonical weights (`layout` lists them); None draws `init_weights(spec)`.
     dtype : str
@@ -59,6 +60,7 @@ def build(
         Checked here, before any framework is imported.
     """
     require_spec(spec, "build")
+    backend = resolve_backend(backend)
     found = get_backend(backend)
     dtype = check_dtype(dtype, allowed=found.dtypes)
     canonical = dtype if dtype in DTYPES else "float32"  # half precision: the backend casts float32 weights

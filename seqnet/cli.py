@@ -24,6 +24,12 @@ def _info(args: argparse.Namespace) -> int:
             versions = ", ".join(f"{dist} {ver}" for dist, ver in found.items() if ver)
             shown = f"  [{versions}]" if versions and here else ""
             print(f"  {name:<12} {status}{shown}")
+            if title == "backends" and here:  # the framework imported, to ask it
+                listed = getattr(record.load(), "devices", None)
+                if listed is not None:
+                    print(f"  {'':<12} devices: {', '.join(listed())}")
+    name, where = seqnet.default_backend()
+    print(f"default backend: {name} (from {where})")
     return 0
 
 
@@ -68,7 +74,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     names = list(DEMOS) if args.name == "all" else [args.name]
     for name in names:
-        options = {"backend": args.backend, "out": args.out, "seed": args.seed}
+        options = {"backend": seqnet.registry.resolve_backend(args.backend), "out": args.out, "seed": args.seed}
         if args.epochs is not None:
             options["epochs"] = args.epochs
         print(DEMOS[name](**options), flush=True)
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seqnet", description="One recurrent-model definition, every framework.")
     parser.add_argument("--version", action="version", version=f"seqnet {seqnet.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="version, and each backend with whether its framework is installed").set_defaults(
+    sub.add_parser("info", help="version, each backend (installed? its devices), the default backend").set_defaults(
         run=_info
     )
     convert = sub.add_parser(
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     convert.set_defaults(run=_convert)
     demo = sub.add_parser("demo", help="train a classic task on any backend and write its PNG plot")
     demo.add_argument("name", choices=["sine", "sin2cos", "classify", "series", "gradient-flow", "all"])
-    demo.add_argument("--backend", default="numpy", help="numpy (default), torch, paddle or jax")
+    demo.add_argument("--backend", default=None,
+                      help="numpy, torch, paddle or jax (default: SEQNET_BACKEND, else numpy)")  # fmt: skip
     demo.add_argument("--out", default=".", help="folder for the PNG (default: the current one)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--epochs", type=int, default=None, help="override the task's number of epochs")

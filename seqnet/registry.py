@@ -33,6 +33,7 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -42,6 +43,7 @@ from typing import Any
 from seqnet.errors import BackendError, BackendUnavailable
 
 ENTRY_POINT_GROUP = "seqnet.backends"
+ENV_VAR = "SEQNET_BACKEND"  # the default backend, as KERAS_BACKEND is Keras's
 CONVERTER_GROUP = "seqnet.converters"
 
 
@@ -245,6 +247,66 @@ def backends() -> list[str]:
 def get_backend(name: str) -> Backend:
     """The registered backend `name`, or a BackendError listing the known ones."""
     return _backends.get(name)
+
+
+# -- the default backend: what build, value_and_grad, fit and the CLI use where no backend is given -------------
+_default: list[str] = []  # set_backend's, innermost last
+
+
+def default_backend() -> tuple[str, str]:
+    """(the default backend's name, where it comes from): `set_backend`, else the environment variable
+    SEQNET_BACKEND, else "numpy". A name from the environment that is not registered, or whose framework is not
+    installed, is an error naming the variable."""
+    if _default:
+        return _default[-1], "seqnet.set_backend"
+    name = os.environ.get(ENV_VAR, "")
+    if not name:
+        return "numpy", "the built-in default"
+    _usable(name, f"the environment variable {ENV_VAR}={name!r}")
+    return name, f"the environment variable {ENV_VAR}"
+
+
+def resolve_backend(name: str | None) -> str:
+    """`name`, or the default backend where it is None."""
+    return default_backend()[0] if name is None else name
+
+
+def _usable(name: Any, where: str) -> Backend:
+    records = registered()
+    if not isinstance(name, str) or name not in records:
+        raise BackendError(f"{where} is not a registered backend; registered: {list(records)}")
+    record = records[name]
+    if not record.available():
+        hint = f" (pip install {record.install})" if record.install else ""
+        raise BackendUnavailable(f"{where}: backend {name!r} is registered but its framework is not installed{hint}")
+    return record
+
+
+class set_backend:  # noqa: N801 - a function to the user, and a context manager (as torch.set_grad_enabled)
+    """Make `name` the default backend: for the rest of the process, or, used as ``with seqnet.set_backend(name):``,
+    for the block only. It takes precedence over SEQNET_BACKEND.
+
+    Parameters
+    ----------
+    name : str
+        A registered backend whose framework is installed (else an error listing the registered ones, or saying
+        what to install).
+    """
+
+    def __init__(self, name: str):
+        _usable(name, f"set_backend({name!r})")
+        self.name = name
+        _default.append(name)
+        self._depth = len(_default)
+
+    def __enter__(self) -> set_backend:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        del _default[self._depth - 1 :]  # this one and any set inside the block
+
+    def __repr__(self) -> str:
+        return f"seqnet.set_backend({self.name!r})"
 
 
 def get_converter(name: str) -> Converter:

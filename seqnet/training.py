@@ -21,7 +21,7 @@ import numpy as np
 from seqnet.errors import BackendError, InputError, TrainingError
 from seqnet.inputs import check_call
 from seqnet.losses import LOSSES, check_target
-from seqnet.registry import get_backend
+from seqnet.registry import get_backend, resolve_backend
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, check_dtype
 
@@ -34,7 +34,7 @@ def value_and_grad(
     x: Any,
     target: Any,
     loss: str = "mse",
-    backend: str = "numpy",
+    backend: str | None = None,
     state: Any = None,
     lengths: Any = None,
     dtype: str | None = None,
@@ -56,8 +56,9 @@ def value_and_grad(
     loss : str
         "mse" (the mean over valid steps and features) or "cross_entropy" (class logits from a head); both
         defined in `seqnet.losses`.
-    backend : str
-        A backend that computes gradients (numpy, torch, paddle, jax).
+    backend : str, optional
+        A backend that computes gradients (numpy, torch, paddle, jax); default: the default backend
+        (`seqnet.set_backend`, SEQNET_BACKEND, else numpy).
     state, lengths : optional
         As for a model call, as NumPy arrays.
     dtype : str, optional
@@ -79,6 +80,7 @@ def value_and_grad(
     InputError, WeightsError, BackendError
         Checked before any framework sees the data; BackendError for an inference-only backend.
     """
+    backend = resolve_backend(backend)
     weights = as_weights(spec, weights)
     dtype = check_dtype(dtype if dtype is not None else weights.dtype)
     x, target = np.asarray(x), np.asarray(target)
@@ -211,7 +213,7 @@ def fit(
     weights: Mapping[str, Any],
     x: Any,
     y: Any,
-    backend: str = "numpy",
+    backend: str | None = None,
     optimizer: str = "adam",
     lr: float = 1e-2,
     epochs: int = 10,
@@ -237,8 +239,9 @@ def fit(
         (N, T, input_size), or (T, N, input_size) with ``batch_first=False``.
     y : numpy.ndarray
         Targets for `loss`, N sequences along x's batch axis (for sequence outputs) or axis 0 ("last").
-    backend : str
-        Where the gradients are computed.
+    backend : str, optional
+        Where the gradients are computed; default: the default backend (`seqnet.set_backend`, SEQNET_BACKEND,
+        else numpy).
     optimizer : str
         "adam" or "sgd" (with momentum 0.9).
     lr : float
@@ -270,6 +273,7 @@ def fit(
     TrainingError
         The loss or gradients became non-finite; its ``history`` and ``weights`` hold what came before.
     """
+    backend = resolve_backend(backend)
     weights = as_weights(spec, weights)
     dtype = check_dtype(dtype if dtype is not None else weights.dtype)
     x, y = np.asarray(x), np.asarray(y)

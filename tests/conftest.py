@@ -25,14 +25,17 @@ FRAMEWORK_BACKENDS = ("torch", "paddle", "jax")  # the backends that train; "onn
 
 @contextlib.contextmanager
 def registry_restored() -> Iterator[None]:
-    """Backends, converters and cells registered inside the block are gone after it."""
+    """Backends, converters and cells registered inside the block are gone after it, and a default backend set
+    in it (seqnet.set_backend) too."""
     from seqnet import cell, registry
 
     saved = {r: dict(r.all()) for r in (registry._backends, registry._converters)}
     saved_cells = dict(cell._cells)
+    saved_default = list(registry._default)
     try:
         yield
     finally:
+        registry._default[:] = saved_default
         for record, before in saved.items():
             record.records = before
         cell._cells.clear()

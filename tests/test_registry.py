@@ -1,9 +1,11 @@
+import re
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from conftest import require
 
 import seqnet
 from seqnet import Backend, BackendError, BackendUnavailable
@@ -125,3 +127,84 @@ def test_under_ci_a_skip_fails_the_run_and_ci_sets_it(tmp_path):
     assert ci.returncode == 1, ci.stdout[-2000:]
     assert "1 failed" in ci.stdout and "CI=true: 1 skipped, which fails the run" in ci.stdout, ci.stdout[-2000:]
     assert "export CI=true" in (here.parent / ".ci" / "run").read_text()
+
+
+# -- the default backend ------------------------------------------------------------------------------------------
+def test_the_default_backend_comes_from_set_backend_then_the_environment_then_numpy(monkeypatch):
+    require("torch")
+    require("jax")
+    monkeypatch.delenv("SEQNET_BACKEND", raising=False)
+    spec = seqnet.Spec("gru", 2, 3)
+    assert seqnet.default_backend() == ("numpy", "the built-in default")
+    assert seqnet.build(spec).seqnet_backend == "numpy"
+    monkeypatch.setenv("SEQNET_BACKEND", "torch")
+    assert seqnet.default_backend() == ("torch", "the environment variable SEQNET_BACKEND")
+    assert seqnet.build(spec).seqnet_backend == "torch"
+    x, y = np.zeros((1, 2, 2), "float32"), np.zeros((1, 2, 3), "float32")
+    with seqnet.set_backend("jax"):
+        assert seqnet.default_backend() == ("jax", "seqnet.set_backend")
+        assert seqnet.build(spec).seqnet_backend == "jax"
+        with seqnet.set_backend("numpy"):
+            assert seqnet.build(spec).seqnet_backend == "numpy"
+        assert seqnet.build(spec).seqnet_backend == "jax"
+        loss, grads, _ = seqnet.value_and_grad(spec, seqnet.init_weights(spec), x, y)  # on jax
+        assert loss == pytest.approx(seqnet.value_and_grad(spec, seqnet.init_weights(spec), x, y, backend="numpy")[0])
+    assert seqnet.build(spec).seqnet_backend == "torch"  # the block is over: the environment again
+    seqnet.set_backend("jax")  # as a plain call: for the rest of the process (the test's fixture restores it)
+    assert seqnet.default_backend()[0] == "jax"
+
+
+def test_a_default_backend_that_does_not_exist_or_is_not_installed_is_named(monkeypatch):
+    monkeypatch.setenv("SEQNET_BACKEND", "tensorflow")
+    with pytest.raises(BackendError, match=r"SEQNET_BACKEND='tensorflow' is not a registered backend; registered: "
+                                           r"\['numpy'"):  # fmt: skip
+        seqnet.build(seqnet.Spec("gru", 2, 3))
+    monkeypatch.delenv("SEQNET_BACKEND")
+    seqnet.register_backend(Backend("ghost", "ghost_module", requires=("no_such_framework_here",), install="ghost"))
+    with pytest.raises(BackendUnavailable, match=r"set_backend\('ghost'\): backend 'ghost' is registered but its "
+                                                 r"framework is not installed \(pip install ghost\)"):  # fmt: skip
+        seqnet.set_backend("ghost")
+    with pytest.raises(BackendError, match=r"set_backend\(3\) is not a registered backend"):
+        seqnet.set_backend(3)
+    assert seqnet.default_backend() == ("numpy", "the built-in default")  # nothing was set by the refusals
+
+
+def test_seqnet_info_shows_the_default_backend_and_where_it_comes_from():
+    import os
+
+    env = {**os.environ, "SEQNET_BACKEND": "numpy"}
+    run = subprocess.run([sys.executable, "-m", "seqnet.cli", "info"], capture_output=True, text=True, env=env,
+                         timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "default backend: numpy (from the environment variable SEQNET_BACKEND)" in run.stdout
+
+
+# -- devices: named and checked before the framework sees them -------------------------------------------------------
+def test_a_device_that_is_not_here_is_refused_by_name_on_every_backend():
+    """On this machine (no GPU in CI): each framework's GPU names, an impossible index and a made-up name get a
+    seqnet error naming the device asked for and the devices that exist, not torch's AssertionError, Paddle's
+    ValueError or JAX's device_put message; the devices that exist build."""
+    for backend in ("torch", "paddle", "jax"):
+        require(backend)
+    spec = seqnet.Spec("gru", 2, 3)
+    impls = {b: seqnet.registry.implementation(b) for b in ("torch", "paddle", "jax")}
+    here = {b: impls[b].devices() for b in impls}
+    assert here["torch"][0] == "cpu" and here["paddle"][0] == "cpu" and here["jax"][0] == "cpu:0"
+    cases = {
+        "torch": ["cuda", "cuda:3", "cuda:-1", "banana", 1.5],
+        "paddle": ["gpu", "gpu:3", "gpu:-1", "cuda"],
+        "jax": ["gpu", "gpu:3", "tpu", "cpu:7", "banana"],
+    }
+    for backend, names in cases.items():
+        for name in names:
+            if isinstance(name, str) and name.split(":")[0] in ("cuda", "gpu") and name in here[backend]:
+                continue  # a machine with that GPU: it exists
+            with pytest.raises(BackendError, match=rf"device={re.escape(repr(name))} .*devices here"):
+                seqnet.build(spec, backend, device=name)
+    assert seqnet.build(spec, "torch", device="cpu").head is None
+    assert seqnet.build(spec, "paddle", device="cpu") is not None
+    import jax
+
+    model = seqnet.build(spec, "jax", device="cpu")
+    assert {d.platform for leaf in model.params.values() for d in leaf.devices()} == {"cpu"}
+    assert seqnet.build(spec, "jax", device=jax.devices()[0]) is not None

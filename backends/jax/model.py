@@ -283,6 +283,9 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = No
         )
     # float16 and bfloat16: the canonical float32 weights rounded once to the model's dtype (NumPy has no
     # bfloat16 of its own, so the cast is JAX's)
+    from .devices import check_device
+
+    device = check_device(device)
     wide = "float32" if dtype in HALF else dtype
     params = {name: jnp.asarray(np.asarray(value, wide), dtype=dtype) for name, value in weights.items()}
     if device is not None:
@@ -346,3 +349,10 @@ def value_and_grad(
     )
     grads = {name: np.asarray(g_params[name]) for name in layout(spec)}
     return float(value), Weights(grads), np.asarray(g_x)
+
+
+def devices() -> list[str]:
+    """The devices this framework can place a model on here (`seqnet info` lists them)."""
+    from .devices import devices as found
+
+    return found()

@@ -429,6 +429,9 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: str | No
 
     `device` ("cpu", "gpu:0", ...) is passed to paddle.set_device, Paddle's process-wide placement.
     """
+    from .devices import check_device
+
+    device = check_device(device)
     reason = fused_reason(spec)
     if fused and reason:
         raise BackendError(f"fused=True is not possible for {spec}: {reason}")
@@ -532,3 +535,10 @@ def _value_and_grad(spec, weights, x, target, loss, state, lengths, dtype, train
         grads[canonical] = np.ascontiguousarray(g.T if transposed else g)
     assert xt.grad is not None
     return float(value), Weights({n: grads[n] for n in layout(spec)}), xt.grad.numpy().copy()
+
+
+def devices() -> list[str]:
+    """The devices this framework can place a model on here (`seqnet info` lists them)."""
+    from .devices import devices as found
+
+    return found()

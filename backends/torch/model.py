@@ -290,6 +290,9 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = No
     ms, after a first call that compiles for 68-96 s (docs/guides/cells.md)."""
     if not isinstance(compile, bool):
         raise BackendError(f"compile={compile!r} is not allowed: True or False")
+    from .devices import check_device
+
+    device = check_device(device)
     reason = fused_reason(spec)
     if fused and reason:
         raise BackendError(f"fused=True is not possible for {spec}: {reason}")
@@ -365,3 +368,10 @@ def value_and_grad(
     grads = {name.removeprefix("rnn."): p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
     assert xt.grad is not None
     return float(value.detach()), Weights({name: grads[name] for name in layout(spec)}), xt.grad.numpy().copy()
+
+
+def devices() -> list[str]:
+    """The devices this framework can place a model on here (`seqnet info` lists them)."""
+    from .devices import devices as found
+
+    return found()
