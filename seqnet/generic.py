@@ -24,6 +24,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from seqnet.inputs import dims_differ, known_dims
 from seqnet.spec import Spec
 
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
@@ -141,19 +142,15 @@ def cell_stepper(spec: Spec, cell: Any) -> Callable[..., tuple[Any, tuple[Any, .
     return step
 
 
-def _same(dims: list[Any], want: list[Any]) -> bool:
-    """Whether two shapes agree where both are known (a trace or an export leaves some dims open: None)."""
-    if len(dims) != len(want):
-        return False
-    return all(dims[i] is None or want[i] is None or dims[i] == want[i] for i in range(len(dims)))  # no zip: see above
-
-
 def _dims(value: Any) -> list[Any]:
-    """A value's shape as a list, None for dims a trace leaves open."""
-    shape = getattr(value, "shape", None)
-    if shape is None:
+    """A value's shape as a list (seqnet.inputs.known_dims: None for dims a trace leaves open), for messages."""
+    if getattr(value, "shape", None) is None:
         return [f"a {type(value).__name__}, not an array"]
-    return [int(n) if isinstance(n, int) and n >= 0 else None for n in shape]
+    return list(known_dims(value))
+
+
+def _same(dims: list[Any], want: list[Any]) -> bool:
+    return not dims_differ(tuple(dims), tuple(want))
 
 
 def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any], xs: Any, state0: tuple[Any, ...],

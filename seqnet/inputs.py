@@ -34,14 +34,14 @@ def _dim(n: Any) -> int | None:
     return int(n) if isinstance(n, np.integer) and n >= 0 else None
 
 
-def _shape(value: Any) -> tuple[Any, ...]:
+def known_dims(value: Any) -> tuple[Any, ...]:
     """The dims of an array: ints where known; None where a trace or static graph leaves them open (a torch
     SymInt under torch.export, -1 or None in a Paddle static graph). Never int() a symbolic dim: that would
     specialise it."""
     return tuple([_dim(n) for n in value.shape])
 
 
-def _differ(got: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
+def dims_differ(got: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
     """Whether known dims contradict: unknown dims (None) on either side match anything."""
     if got == want:
         return False
@@ -66,7 +66,7 @@ def check_call(
     inside a JAX trace); value checks are skipped when it is None.
     """
     try:
-        shape, x_dtype = _shape(x), x.dtype
+        shape, x_dtype = known_dims(x), x.dtype
     except AttributeError:
         raise InputError(f"x must be an array, got {type(x).__name__}") from None
     layout = "(B, T, input_size)" if spec.batch_first else "(T, B, input_size)"
@@ -87,8 +87,8 @@ def check_call(
     if state is not None:
         _check_state(spec, model_dtype, state, batch)
     if lengths is not None:
-        lshape = _shape(lengths) if hasattr(lengths, "shape") else (len(lengths),)
-        if _differ(lshape, (batch,)):
+        lshape = known_dims(lengths) if hasattr(lengths, "shape") else (len(lengths),)
+        if dims_differ(lshape, (batch,)):
             raise InputError(f"lengths has shape {list(lshape)}: expected ({batch},), one length per sequence")
         if lengths_values is not None:
             values = np.asarray(lengths_values)
@@ -114,13 +114,13 @@ def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
         if isinstance(state, (tuple, list)):
             raise InputError(f"a {spec.cell} state is one array h, got a {type(state).__name__} of {len(state)}")
         values = (state,)
-    for i, (name, expected) in enumerate(shapes.items()):  # not zip(strict=): see _differ
+    for i, (name, expected) in enumerate(shapes.items()):  # not zip(strict=): see dims_differ
         value = values[i]
         try:
-            shape, dtype = _shape(value), value.dtype
+            shape, dtype = known_dims(value), value.dtype
         except AttributeError:
             raise InputError(f"state {name} must be an array, got {type(value).__name__}") from None
-        if _differ(shape, expected):
+        if dims_differ(shape, expected):
             raise InputError(
                 f"state {name} has shape {list(shape)}: expected {list(expected)} "
                 f"(num_layers * directions, batch, {'hidden_size' if name == 'c' else 'H_out'})"

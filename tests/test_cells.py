@@ -57,19 +57,21 @@ def _cells_registered():
     seqnet.register_cell(TwoPart(), replace=True)
 
 
-def indrnn_by_hand(w, x, h0=None, lengths=None, layers=1, bidirectional=False):
-    """The IndRNN by a plain NumPy loop (batch_first x), seqnet's stacking, direction and padding rules."""
+def by_hand(step, names, w, x, h0=None, lengths=None, layers=1, bidirectional=False):
+    """A one-part cell by a plain NumPy loop (batch_first x), seqnet's stacking, direction and padding rules:
+    step(g, x_t, h) -> h' with g the layer-direction's parameters `names`, h (B, H) sized by g[names[-1]]."""
     batch, steps, _ = x.shape
     dirs = 2 if bidirectional else 1
     hs, layer_in = [], x
     for k in range(layers):
         outs = []
         for d, s in enumerate(("", "_reverse")[:dirs]):
-            W, b, u = w[f"weight_ih_l{k}{s}"], w[f"bias_ih_l{k}{s}"], w[f"weight_hh_l{k}{s}"]
-            h = np.zeros((batch, u.shape[0])) if h0 is None else h0[k * dirs + d].copy()
-            ys = np.zeros((batch, steps, u.shape[0]))
+            g = {n: w[f"{n}_l{k}{s}"] for n in names}
+            size = g[names[-1]].shape[0]
+            h = np.zeros((batch, size)) if h0 is None else h0[k * dirs + d].copy()
+            ys = np.zeros((batch, steps, size))
             for t in range(steps - 1, -1, -1) if d else range(steps):
-                new = np.maximum(layer_in[:, t] @ W.T + b + u * h, 0)
+                new = step(g, layer_in[:, t], h)
                 valid = np.ones(batch, bool) if lengths is None else t < lengths
                 h = np.where(valid[:, None], new, h)
                 ys[:, t] = np.where(valid[:, None], new, 0)
@@ -77,6 +79,15 @@ def indrnn_by_hand(w, x, h0=None, lengths=None, layers=1, bidirectional=False):
             hs.append(h)
         layer_in = np.concatenate(outs, axis=-1)
     return layer_in, np.stack(hs)
+
+
+def indrnn_by_hand(w, x, h0=None, lengths=None, layers=1, bidirectional=False):
+    """The IndRNN by hand: h' = relu(W x + b + u * h)."""
+
+    def step(g, xt, h):
+        return np.maximum(xt @ g["weight_ih"].T + g["bias_ih"] + g["weight_hh"] * h, 0)
+
+    return by_hand(step, ("weight_ih", "bias_ih", "weight_hh"), w, x, h0, lengths, layers, bidirectional)
 
 
 def acceptance_spec() -> seqnet.Spec:
@@ -379,28 +390,13 @@ class MinGRU(seqnet.Cell):
 
 
 def mingru_by_hand(w, x, h0=None, lengths=None, layers=1, bidirectional=False):
-    """minGRU by a plain NumPy loop over steps (batch_first x), seqnet's stacking, direction and padding rules."""
-    batch, steps, _ = x.shape
-    dirs = 2 if bidirectional else 1
-    hs, layer_in = [], x
-    for k in range(layers):
-        outs = []
-        for d, s in enumerate(("", "_reverse")[:dirs]):
-            g = {n: w[f"{n}_l{k}{s}"] for n in ("weight_z", "bias_z", "weight_h", "bias_h")}
-            size = g["bias_z"].shape[0]
-            h = np.zeros((batch, size)) if h0 is None else h0[k * dirs + d].copy()
-            ys = np.zeros((batch, steps, size))
-            for t in range(steps - 1, -1, -1) if d else range(steps):
-                xt = layer_in[:, t]
-                z = 1 / (1 + np.exp(-(xt @ g["weight_z"].T + g["bias_z"])))
-                new = (1 - z) * h + z * (xt @ g["weight_h"].T + g["bias_h"])
-                valid = np.ones(batch, bool) if lengths is None else t < lengths
-                h = np.where(valid[:, None], new, h)
-                ys[:, t] = np.where(valid[:, None], new, 0)
-            outs.append(ys)
-            hs.append(h)
-        layer_in = np.concatenate(outs, axis=-1)
-    return layer_in, np.stack(hs)
+    """minGRU by hand, step by step: z = sigmoid(W_z x + b_z), h' = (1 - z) h + z (W_h x + b_h)."""
+
+    def step(g, xt, h):
+        z = 1 / (1 + np.exp(-(xt @ g["weight_z"].T + g["bias_z"])))
+        return (1 - z) * h + z * (xt @ g["weight_h"].T + g["bias_h"])
+
+    return by_hand(step, ("weight_z", "weight_h", "bias_h", "bias_z"), w, x, h0, lengths, layers, bidirectional)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -528,28 +524,6 @@ def test_a_cell_without_step_or_with_a_wrong_linear_form_is_named():
         seqnet.predict(seqnet.build(spec, "numpy"), np.zeros((2, 5, 3), "float32"))
 
 
-CELL_MODULE = '''
-import seqnet
-
-
-class TorchOff(seqnet.Cell):
-    """An IndRNN, wrong on purpose on torch alone: its step adds 1e-3 to torch tensors."""
-
-    name = "torchoff"
-    state = ("h",)
-
-    def parameters(self, spec, input_size):
-        H = spec.hidden_size
-        return {"weight_ih": (H, input_size), "bias_ih": (H,), "weight_hh": (H,)}
-
-    def step(self, ops, p, x, state):
-        h = ops.relu(ops.linear(x, p["weight_ih"], p["bias_ih"]) + p["weight_hh"] * state[0])
-        if type(x).__module__.startswith("torch"):
-            h = h + 1e-3
-        return h, (h,)
-'''
-
-
 def test_the_conformance_suite_checks_a_cell_per_backend(tmp_path):
     """`pytest --pyargs seqnet.testing.conformance --seqnet-cell module:Cell`, as a cell author runs it (its own
     process): a cell wrong on torch alone fails on torch with the mismatch shown and passes everywhere else; the
@@ -560,15 +534,15 @@ def test_the_conformance_suite_checks_a_cell_per_backend(tmp_path):
 
     for backend in ("torch", "paddle", "jax", "onnxruntime"):
         require(backend)
-    (tmp_path / "my_cells.py").write_text(CELL_MODULE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    here = os.path.dirname(__file__)  # this module, importable there: its TorchIsOff is the cell checked
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "seqnet.testing.conformance", "--seqnet-cell",
-                          "my_cells:TorchOff", "-p", "no:cacheprovider", "-q", "-rA"],  # fmt: skip
+                          "test_cells:TorchIsOff", "-p", "no:cacheprovider", "-q", "-rA"],  # fmt: skip
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     out = run.stdout
     assert run.returncode == 1, out[-3000:]
     assert "FAILED" in out and "test_the_cell_conforms_on_the_backend[torch]" in out, out[-3000:]
-    assert "a and b compute different functions" in out and "torchoff" in out, out[-3000:]
+    assert "a and b compute different functions" in out and "torchisoff" in out, out[-3000:]
     for backend in ("paddle", "jax", "onnxruntime"):
         passed = rf"PASSED \S*test_cell.py::test_the_cell_conforms_on_the_backend\[{backend}\]"
         assert re.search(passed, out), out[-3000:]

@@ -123,16 +123,19 @@ class CellModel:
         return f"CellModel({self.spec}, dtype={self.dtype})"
 
     def __call__(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[Any, Any]:
-        spec = self.spec
+        return self.forward(NumpyOps(self._rng), self.weights, *self.checked(x, state, lengths))
+
+    def checked(self, x: Any, state: Any, lengths: Any) -> tuple[Any, Any, Any]:
+        """(x, state, mask (T, B, 1) of the model's dtype or None) as NumPy arrays, after seqnet's checks."""
         x = np.asarray(x)
         state = None if state is None else (tuple(np.asarray(s) for s in state) if isinstance(state, (tuple, list))
                                             else np.asarray(state))  # fmt: skip
         lengths = None if lengths is None else np.asarray(lengths)
-        batch, steps = check_call(spec, self.dtype, x, state, lengths, lengths)
+        _, steps = check_call(self.spec, self.dtype, x, state, lengths, lengths)
         mask = None
         if lengths is not None:
             mask = (np.arange(steps)[:, None] < lengths[None, :])[:, :, None].astype(self.dtype)
-        return self.forward(NumpyOps(self._rng), self.weights, x, state, mask)
+        return x, state, mask
 
     def forward(self, ops: NumpyOps, weights: Any, x: Any, state: Any, mask: Any) -> tuple[Any, Any]:
         """The checked call's computation in `ops` with `weights` (a mapping), mask (T, B, 1) or None."""
@@ -156,13 +159,7 @@ def value_and_grad(spec: Spec, weights: Weights, x: Any, target: Any, loss: str,
     from seqnet.losses import loss_and_grad
 
     model = CellModel(spec, weights, dtype, seed=dropout_seed).train(training)
-    x = np.asarray(x)
-    parts = None if state is None else (tuple(np.asarray(s) for s in state) if isinstance(state, (tuple, list))
-                                        else np.asarray(state))  # fmt: skip
-    batch, steps = check_call(spec, model.dtype, x, parts, lengths, None if lengths is None else np.asarray(lengths))
-    mask = None
-    if lengths is not None:
-        mask = (np.arange(steps)[:, None] < np.asarray(lengths)[None, :])[:, :, None].astype(model.dtype)
+    x, parts, mask = model.checked(x, state, lengths)
     ops = NumpyOps(np.random.default_rng(dropout_seed), xp=anp)
 
     def outputs_of(arrays: tuple[dict[str, Any], Any]) -> Any:

@@ -190,12 +190,10 @@ class OnnxOps:
         return self.relu(x) + self.log(1 + self.exp(-self.abs(x)))
 
     def maximum(self, a: Any, b: Any) -> Value:
-        a, b = self.as_value(a), self.as_value(b)
-        return self.emit("Max", [a, b], _broadcast(a.shape, b.shape))
+        return self.as_value(a)._binary("Max", b)
 
     def minimum(self, a: Any, b: Any) -> Value:
-        a, b = self.as_value(a), self.as_value(b)
-        return self.emit("Min", [a, b], _broadcast(a.shape, b.shape))
+        return self.as_value(a)._binary("Min", b)
 
     def mean(self, x: Value) -> Value:
         shape = (*x.shape[:-1], 1)

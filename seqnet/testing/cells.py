@@ -111,7 +111,7 @@ def _check_onnx(spec: Spec, weights: Any, seed: int) -> float:
     import seqnet
     from seqnet.testing.compare import assert_same_function
 
-    weights32 = seqnet.init_weights(spec, seed=seed) if weights is None else weights.astype("float32")
+    weights32 = weights.astype("float32")
     found = assert_same_function(seqnet.build(spec, "onnxruntime", weights32), seqnet.build(spec, "numpy", weights32,
                                  "float32"), seed=seed)  # fmt: skip
     read_spec, read = seqnet.from_framework(seqnet.export_onnx(spec, weights32, lengths=True, initial_state=True))
