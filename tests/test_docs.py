@@ -3,8 +3,10 @@ it computes, the site builds with warnings as errors, and the pages reference on
 
 A page's ```python blocks run in order in one namespace, in a fresh folder, through tests/blocks.py (`# -> output`
 and `# raises Error: message` are checked; a print or a value-like comment without them fails); its ```bash
-blocks that start with `seqnet ` run as commands there. A block right after `<!-- not run: reason -->` is shown,
-not run; any other block (toml, text, a bash block that is not a seqnet command) must be marked so.
+blocks that start with `seqnet`, `torchrun` or `python` run as commands there, and a ```python block right after
+`<!-- file: NAME -->` is written to NAME there (a script a command runs, a module a later block imports). A block
+right after `<!-- not run: reason -->` is shown, not run; any other block (toml, text, another bash block) must be
+marked so.
 """
 
 from __future__ import annotations
@@ -23,33 +25,56 @@ from conftest import importorskip, require
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts and "generated" not in p.parts)
-BLOCK = re.compile(r"(<!-- not run: (?P<reason>[^>]*) -->\n)?```(?P<lang>[\w{}-]+)\n(?P<code>.*?)```", re.S)
+BLOCK = re.compile(
+    r"(<!-- (?:not run: (?P<reason>[^>]*)|file: (?P<file>[\w.-]+)) -->\n)?```(?P<lang>[\w{}-]+)\n(?P<code>.*?)```", re.S
+)
+# a bash block's commands that run: each from this interpreter's environment (python is this interpreter)
+COMMANDS = ("seqnet", "torchrun", "python")
+SLOW_PAGES = {"guides/scale.md"}  # launches distributed training processes
 
 
-def blocks(page: Path) -> list[tuple[str, str, str | None]]:
-    return [(m["lang"], m["code"], m["reason"]) for m in BLOCK.finditer(page.read_text())]
+def blocks(page: Path) -> list[tuple[str, str, str | None, str | None]]:
+    """(language, code, why it is not run or None, the file it is written to or None) of each block."""
+    return [(m["lang"], m["code"], m["reason"], m["file"]) for m in BLOCK.finditer(page.read_text())]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
+def _command(line: str) -> list[str]:
+    command = line.split("#")[0].split()
+    if command[0] == "python":
+        return [sys.executable, *command[1:]]
+    return [shutil.which(command[0], path=str(Path(sys.executable).parent)) or command[0], *command[1:]]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=[pytest.mark.slow] if str(p.relative_to(DOCS)) in SLOW_PAGES else []) for p in PAGES],
+    ids=[str(p.relative_to(DOCS)) for p in PAGES],
+)
 def test_every_block_of_the_page_runs(page, tmp_path, monkeypatch):
+    """A Python block after `<!-- file: NAME -->` is written to NAME in the page's folder (a script that a later
+    command runs or a later block imports) and checked as every block is, not run."""
     found = blocks(page)
-    if any(lang == "python" and reason is None for lang, _, reason in found):
+    if any(lang == "python" and reason is None for lang, _, reason, _ in found):
         for backend in ("torch", "paddle", "jax"):
             require(backend)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
     namespace: dict = {"__name__": "__docs__"}
-    seqnet_cli = shutil.which("seqnet", path=str(Path(sys.executable).parent)) or "seqnet"
-    for lang, code, reason in found:
+    where = str(page.relative_to(ROOT))
+    for lang, code, reason, file in found:
         if reason is not None:
             assert reason.strip(), f"{page}: a block marked not run must say why"
             continue
-        if lang == "python":
-            blocks_kit.run(code, namespace, str(page.relative_to(ROOT)))
-        elif lang == "bash" and code.startswith("seqnet "):
+        if file is not None:
+            bad = blocks_kit.problems(code)
+            assert not bad, f"{where}, {file}:\n  " + "\n  ".join(bad)
+            (tmp_path / file).write_text(code)
+        elif lang == "python":
+            blocks_kit.run(code, namespace, where)
+        elif lang == "bash" and code.split(maxsplit=1)[0] in COMMANDS:
             for line in filter(str.strip, code.splitlines()):
-                command = line.split("#")[0].split()
-                done = subprocess.run([seqnet_cli, *command[1:]], capture_output=True, text=True)
-                assert done.returncode == 0, f"{page}: {line}\n{done.stdout}{done.stderr}"
+                done = subprocess.run(_command(line), capture_output=True, text=True, timeout=600)
+                assert done.returncode == 0, f"{page}: {line}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
         elif not lang.startswith("{"):  # a Sphinx directive ({toctree}, {eval-rst}) is not a code block
             raise AssertionError(f"{page}: a {lang} block neither runs nor says why not (<!-- not run: reason -->)")
 
