@@ -286,15 +286,70 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(result: dict[str, Any], out: Path) -> list[str]:
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or None where matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _where(result: dict[str, Any]) -> str:
+    """The device a run measured: the GPU's name on a GPU run, else the CPU's."""
+    gpus = {a["gpu"] for a in (result.get("accelerators") or {}).values() if a.get("gpu")}
+    return ", ".join(sorted(gpus)) or result["machine"].get("cpu", result["device"])
+
+
+def headline_plot(headline: list[dict], title: str, path: Path) -> bool:
+    """The headline at a glance: one row per ratio, a bar from 1 (equal time) to its median over sizes and cells
+    (forward and training step side by side; left of 1 is faster), a whisker for its range and a black tick at
+    its goal; log scale.
+    False where matplotlib is missing."""
+    plt = _pyplot()
+    if plt is None:
+        return False
+    shown = [h for h in headline if "forward" in h or "train" in h]
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(shown) + 1.6))
+    for offset, phase, color in ((-0.2, "forward", "tab:blue"), (0.2, "train", "tab:orange")):
+        rows = [(i, h[phase]) for i, h in enumerate(shown) if phase in h]
+        medians = np.array([s["median"] for _, s in rows])
+        spread = np.array([[m - s["min"] for m, (_, s) in zip(medians, rows, strict=True)],
+                           [s["max"] - m for m, (_, s) in zip(medians, rows, strict=True)]])  # fmt: skip
+        ax.barh([i + offset for i, _ in rows], medians - 1, height=0.38, left=1, color=color,
+                label="training step" if phase == "train" else "forward", xerr=spread, capsize=2,
+                error_kw={"lw": 0.8})  # fmt: skip
+    goals = [(i, h["goal"]) for i, h in enumerate(shown) if h.get("goal") is not None]
+    ax.scatter([g for _, g in goals], [i for i, _ in goals], marker="|", s=500, color="black", zorder=3,
+               label="goal (at most)")  # fmt: skip
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ticks = [t for t in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_yticks(range(len(shown)), [h["ratio"] for h in shown], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("time of the first over the second: median over sizes and cells, whisker = range (log)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def plots(result: dict[str, Any], out: Path) -> list[str]:
+    plt = _pyplot()
+    if plt is None:
         return []
     label = result["label"]
+    names = []
+    title = f"{label}: {_where(result)}, {result['threads']} threads, one run"
+    if headline_plot(result["headline"], title, out / f"{label}-headline.png"):
+        names.append(f"{label}-headline.png")
     rows = result["rows"]
     configs = sorted({(r["size"], r["cell"]) for r in rows}, key=lambda k: ("SML".index(k[0]), k[1]))
     impls = list(dict.fromkeys(r["impl"] for r in rows))
@@ -317,8 +372,8 @@ def plots(result: dict[str, Any], out: Path) -> list[str]:
         ax.set_xlabel(f"{phase} time, ms (log)")
         ax.set_title(f"{phase} ({label}, {result['threads']} threads)")
     fig.tight_layout()
-    names = [f"{label}-time.png"]
-    fig.savefig(out / names[0], dpi=100)
+    names.append(f"{label}-time.png")
+    fig.savefig(out / names[-1], dpi=100)
     plt.close(fig)
     if not result["scaling"]:
         return names
@@ -332,7 +387,7 @@ def plots(result: dict[str, Any], out: Path) -> list[str]:
     a.legend()
     fig.tight_layout()
     names.append(f"{label}-scaling.png")
-    fig.savefig(out / names[1], dpi=100)
+    fig.savefig(out / names[-1], dpi=100)
     plt.close(fig)
     return names
 
@@ -524,6 +579,15 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     (out / f"{result['label']}.md").write_text(markdown(result))
 
 
+def write_summary(summary: dict[str, Any], out: Path) -> None:
+    """<label>.json, <label>.md and <label>-headline.png of an `over_runs` summary in `out`."""
+    label = summary["label"]
+    (out / f"{label}.json").write_text(json.dumps(summary, indent=1))
+    (out / f"{label}.md").write_text(over_runs_markdown(summary))
+    title = f"{label}: {_where(summary)}, {summary['threads']} threads, median of {len(summary['runs'])} whole runs"
+    headline_plot(summary["headline"], title, out / f"{label}-headline.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m seqnet_benchmarks.report RUN.json` rewrites a run's markdown and plots from its JSON;
     `... report --compare OLD.json NEW.json` prints each ratio's change; `... report RUN.json --merge A.json
@@ -544,9 +608,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a run's JSON to rewrite its report, or --compare OLD.json NEW.json")
     if args.runs:
         path = Path(args.run)
-        summary = over_runs([json.loads(Path(p).read_text()) for p in args.runs], path.stem)
-        path.with_suffix(".json").write_text(json.dumps(summary, indent=1))
-        path.with_suffix(".md").write_text(over_runs_markdown(summary))
+        write_summary(over_runs([json.loads(Path(p).read_text()) for p in args.runs], path.stem), path.parent)
         return 0
     if args.merge:
         path = Path(args.run)

@@ -385,11 +385,10 @@ def main(argv: list[str] | None = None) -> int:
             return result
         runs.append(result)
     if args.repeat > 1:
-        from .report import over_runs, over_runs_markdown
+        from .report import over_runs, write_summary
 
         summary = over_runs(runs, f"{args.label}-runs")
-        (out / f"{args.label}-runs.json").write_text(json.dumps(summary, indent=1))
-        (out / f"{args.label}-runs.md").write_text(over_runs_markdown(summary))
+        write_summary(summary, out)
         print(f"wrote {out}/{args.label}-runs.md: each ratio's median over {args.repeat} runs", flush=True)
     if old is not None:
         from .report import compare

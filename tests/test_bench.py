@@ -36,7 +36,8 @@ def test_harness_writes_json_markdown_and_plots(tmp_path):
     assert all(r["us_per_call"] > 0 for r in result["streaming"])
     markdown = (tmp_path / "smoke-run1.md").read_text()
     assert "| S | rnn | seqnet-numpy / textbook batched loop |" in markdown
-    for name in result["plots"]:
+    assert result["plots"][0] == "smoke-run1-headline.png"  # the headline first: one bar per ratio
+    for name in [*result["plots"], "smoke-runs-headline.png"]:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
