@@ -48,6 +48,23 @@ def test_each_demo_runs_on_numpy(tmp_path, name):
     assert result.loss == result.loss  # not NaN
 
 
+def test_a_demos_legend_covers_no_curve():
+    """legend_above puts the legend in a band above every line's highest point (the sine demo's legend once sat
+    on the curve it labelled)."""
+    import numpy as np
+    from seqnet.demos import plotting
+
+    fig, ax = plotting.pyplot().subplots(figsize=(5.5, 3.6))
+    t = np.arange(160)
+    ax.plot(t, np.sin(0.2 * t), label="sin(t)")
+    ax.plot(t, 1.1 * np.cos(0.2 * t), "--", label="free-running RNN")
+    plotting.legend_above(ax)
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent().transformed(ax.transData.inverted())
+    assert box.y0 > 1.1 and box.y1 <= ax.get_ylim()[1]
+    plotting.pyplot().close(fig)
+
+
 @pytest.mark.parametrize("backend", ["torch", "paddle", "jax"])
 def test_a_demo_runs_on_each_framework(tmp_path, backend):
     require(backend)
