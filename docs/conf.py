@@ -1,7 +1,8 @@
 """Sphinx configuration: MyST Markdown pages, the API reference from the docstrings, the PyData theme.
 
 Build: `python -m sphinx -W -b html docs docs/_build/html` (warnings are errors; no network: no
-intersphinx, nothing fetched at build time).
+intersphinx, nothing fetched at build time, and the maths rendered to MathML then, so nothing is fetched when a
+page is viewed either).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import seqnet  # noqa: E402
@@ -26,7 +28,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
+    "mathml",  # docs/_ext/mathml.py: the maths as MathML at build time, readable offline
     "sphinx.ext.viewcode",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -52,4 +54,4 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": [],
 }
-# MathJax is loaded by the reader's browser when a page is viewed, never at build time.
+html_math_renderer = "mathml"  # no MathJax: nothing is fetched when a page is viewed either

@@ -52,6 +52,7 @@ def test_a_demos_legend_covers_no_curve():
     """legend_above puts the legend in a band above every line's highest point (the sine demo's legend once sat
     on the curve it labelled)."""
     import numpy as np
+
     from seqnet.demos import plotting
 
     fig, ax = plotting.pyplot().subplots(figsize=(5.5, 3.6))
