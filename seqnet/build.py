@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.errors import BackendError
+from seqnet.errors import BackendError, SpecError
 from seqnet.protocols import Model
 from seqnet.registry import check_options, get_backend, resolve_backend
 from seqnet.spec import Spec
@@ -46,7 +46,9 @@ def build(
     **options
         The backend's options: numpy ``seed``, ``fused``; torch ``device``, ``fused``, ``compile``; paddle ``device``,
         ``fused``; jax ``device``; onnxruntime ``providers``, ``threads``, ``opset``. A misspelt one is an error
-        naming the closest.
+        naming the closest. numpy, torch, paddle and jax also take ``scan`` for a cell with a linear form
+        (mingru, minlstm): "parallel" (one scan over all steps, log2 T rounds), "sequential" (a step at a time)
+        or "auto" (the default: whichever the backend measured faster at the call's length).
 
     Returns
     -------
@@ -65,9 +67,30 @@ def build(
     dtype = check_dtype(dtype, allowed=found.dtypes)
     canonical = dtype if dtype in DTYPES else "float32"  # half precision: the backend casts float32 weights
     checked = init_weights(spec, dtype=canonical) if weights is None else as_weights(spec, weights, canonical)
+    if "scan" in options:
+        check_scan(spec, options["scan"])
     impl = found.load()
     check_options(impl.build, options, f"build(..., backend={backend!r})", fixed=("spec", "weights", "dtype"))
     return impl.build(spec, checked, dtype, **options)
+
+
+def check_scan(spec: Spec, scan: Any) -> None:
+    """`build`'s scan option: one of seqnet.generic.SCANS, for a cell with a linear form only."""
+    from seqnet.cell import get_cell, is_linear
+    from seqnet.generic import SCANS
+
+    if not isinstance(scan, str) or scan not in SCANS:
+        raise BackendError(f"scan={scan!r} is not allowed: one of {SCANS}")
+    if not is_linear(get_cell(spec.cell)):
+        linear = [name for name, cell in _cells().items() if is_linear(cell)]
+        raise SpecError(f"scan={scan!r} is not allowed for cell={spec.cell!r}, which has no linear form (it runs a "
+                        f"step at a time); scan applies to the cells with one: {linear}")  # fmt: skip
+
+
+def _cells() -> dict[str, Any]:
+    from seqnet.cell import cells
+
+    return cells()
 
 
 def weights_of(model: Any) -> Weights:

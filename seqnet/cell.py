@@ -15,9 +15,11 @@ A cell declares (the Keras 3 `RNN(cell)` contract, made framework-free):
 and may override `state_sizes(spec)` (default hidden_size for every part), `output_size(spec)` (default
 hidden_size: the features each direction gives the next layer), `init(name, shape, spec, rng)` (default
 torch's U(-1/sqrt(H), 1/sqrt(H))) and `options` (its own Spec options with their defaults, validated and saved
-with the Spec as `Spec(cell_options={...})`).
+with the Spec as `Spec(cell_options={...})`) and `activations` (the values `Spec.activation` takes for it, its
+default first; without them the field stays "tanh").
 
-The built-in rnn, lstm and gru are registered here too: their parameters are the canonical layout of
+The built-in rnn, lstm and gru are registered here too, with minGRU and minLSTM (Feng et al. 2024, linear forms,
+below): their parameters are the canonical layout of
 seqnet.weights and their equations the steps of `_RNN`, `_LSTM` and `_GRU` below, which every backend's generic
 path runs; backends keep their frameworks' fused layers for the specs those express. (Those steps take the
 keyword `spec`, as the contract allows; mypy sees a narrower override, hence its ignores.)
@@ -36,7 +38,7 @@ from typing import Any
 from seqnet.errors import SpecError
 
 ENTRY_POINT_GROUP = "seqnet.cells"
-BUILTIN = ("rnn", "lstm", "gru")
+BUILTIN = ("rnn", "lstm", "gru", "mingru", "minlstm")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM = re.compile(r"^[a-z][a-z0-9_]*$")
 _RESERVED = re.compile(r"_l\d+(_reverse)?$|^head$")
@@ -58,6 +60,7 @@ class Cell:
     name: str = ""
     state: tuple[str, ...] = ("h",)
     options: dict[str, Any] = {}
+    activations: tuple[str, ...] = ()  # the values Spec.activation may take for this cell, its default first
 
     def parameters(self, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
         """The parameters of one layer and direction: name -> shape, in terms of `spec` and the layer's input."""
@@ -181,6 +184,8 @@ def register_cell(cell: Any, *, replace: bool = False) -> Cell:
     cell = _checked(cell)
     known = cells()
     if cell.name in BUILTIN:
+        if cell is _BUILTIN_CELLS[cell.name]:  # the built-in itself (check_cell registers what it checks)
+            return cell
         raise CellError(f"cell name {cell.name!r} is a built-in cell's; choose another name")
     if cell.name in known and not replace and type(known[cell.name]) is not type(cell):
         raise CellError(f"a cell named {cell.name!r} is already registered ({known[cell.name]!r}); pass replace=True")
@@ -286,5 +291,51 @@ class _GRU(_Builtin):
         return h, (h,)
 
 
+def _g(ops: Any, x: Any) -> Any:
+    """The paper's g: x + 0.5 for x >= 0, sigmoid(x) below (continuous, positive), as relu(x) + sigmoid(min(x, 0))."""
+    return ops.relu(x) + ops.sigmoid(-ops.relu(-x))
+
+
+class _MinRecurrence(Cell):
+    """minGRU and minLSTM ("Were RNNs All We Needed?", Feng et al. 2024, section 3): gates from the input alone,
+    so h_t = a_t * h_{t-1} + b_t is linear and a whole sequence runs as one parallel scan. One weight matrix,
+    `weight_ih` (K*H, I) with K row blocks, and `bias_ih` (K*H,) with Spec.bias; no hidden-to-hidden weights.
+    Spec.activation "identity" is the plain form (h~ = W_h x + b_h), "g" the log-space form (h~ = g(W_h x + b_h),
+    states kept positive; seqnet's scan needs no logarithms, as it multiplies no long products of its own)."""
+
+    state = ("h",)
+    activations = ("identity", "g")
+    blocks = 0
+
+    def parameters(self, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
+        rows = self.blocks * spec.hidden_size
+        return {"weight_ih": (rows, input_size), **({"bias_ih": (rows,)} if spec.bias else {})}
+
+    def candidate(self, ops: Any, pre: Any, spec: Any) -> Any:
+        return _g(ops, pre) if spec.activation == "g" else pre
+
+
+class _MinGRU(_MinRecurrence):
+    name, blocks = "mingru", 2
+
+    def linear(self, ops: Any, p: dict[str, Any], xs: Any, spec: Any) -> tuple[Any, Any]:  # type: ignore[override]
+        """(z, h~) = split(W_ih x + b_ih); z = sigmoid(z); h' = (1 - z) h + z h~: a = 1 - z, b = z h~."""
+        z, h = ops.split(ops.linear(xs, p["weight_ih"], p.get("bias_ih")), 2)
+        z = ops.sigmoid(z)
+        return 1 - z, z * self.candidate(ops, h, spec)
+
+
+class _MinLSTM(_MinRecurrence):
+    name, blocks = "minlstm", 3
+
+    def linear(self, ops: Any, p: dict[str, Any], xs: Any, spec: Any) -> tuple[Any, Any]:  # type: ignore[override]
+        """(f, i, h~) = split(W_ih x + b_ih); f, i = sigmoid(f), sigmoid(i), each divided by f + i;
+        h' = f h + i h~: a = f, b = i h~."""
+        f, i, h = ops.split(ops.linear(xs, p["weight_ih"], p.get("bias_ih")), 3)
+        f, i = ops.sigmoid(f), ops.sigmoid(i)
+        total = f + i
+        return f / total, (i / total) * self.candidate(ops, h, spec)
+
+
 _BUILTIN_CELLS: dict[str, Cell] = {"rnn": _RNN("rnn", ("h",)), "lstm": _LSTM("lstm", ("h", "c")),
-                                   "gru": _GRU("gru", ("h",))}  # fmt: skip
+                                   "gru": _GRU("gru", ("h",)), "mingru": _MinGRU(), "minlstm": _MinLSTM()}  # fmt: skip

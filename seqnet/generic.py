@@ -79,16 +79,18 @@ def prepare(spec: Spec, ops: Any, w: dict[str, Any]) -> tuple[Any, dict[str, Any
 # A backend runs a registered cell through `cell_forward` with its ops, which need, beyond the ops a cell's step
 # gets (docs/guides/cells.md), `swap01(x)` (axes 0 and 1 swapped), `zeros(shape, like)` (zeros of like's dtype
 # and device), `unstack(x)` and `stack(xs)` along the first axis, `concat0(xs)` (along the first axis, for the
-# doubling scan), and `dropout(x, rate)` where the spec has dropout. Two more are optional:
+# blocked scan), and `dropout(x, rate)` where the spec has dropout. Two more are optional:
 #   ops.scan(body, carry, xs, reverse)      -> (carry, ys), lax.scan's contract; default `loop_scan`, a Python loop
-#   ops.linear_scan(a, b, h0, reverse)      -> h (T, B, H) with h_t = a_t * h_{t-1} + b_t; default `doubling_scan`
+#   ops.linear_scan(a, b, h0, reverse)      -> h (T, B, H) with h_t = a_t * h_{t-1} + b_t; default `blocked_scan`
 def cell_forward(spec: Spec, ops: Any, param: Callable[[str], Any], x: Any, state: Any, mask: Any,
-                 training: bool) -> tuple[Any, Any, Any]:  # fmt: skip
+                 training: bool, scan: str = "parallel") -> tuple[Any, Any, Any]:  # fmt: skip
     """A registered cell's layers and directions: x in the spec's layout, state None or the parts of
     `spec.state_shapes` (one array, or a tuple of several), mask (T, B, 1) of x's dtype or None ->
     (the top layer's outputs in x's layout, (B, T, D*O) or (T, B, D*O); the final state in the state's form;
     each top-layer direction's output at the last valid step of its sequence, concatenated (B, D*O): what
-    output_mode="last" reads, as it reads the final h of the built-in cells). The head is the backend's."""
+    output_mode="last" reads, as it reads the final h of the built-in cells). The head is the backend's.
+    `scan`: how a cell with a linear form runs, "parallel" (`ops.linear_scan`) or "sequential" (a step at a
+    time through `ops.scan`); `choose_scan` resolves "auto"."""
     from seqnet.cell import get_cell
 
     cell = get_cell(spec.cell)
@@ -98,7 +100,7 @@ def cell_forward(spec: Spec, ops: Any, param: Callable[[str], Any], x: Any, stat
         state0 = tuple(ops.zeros(shape, xs) for shape in shapes.values())
     else:
         state0 = tuple(state) if len(shapes) > 1 else (state,)
-    seq, finals, lasts = run_cell_stack(spec, cell, ops, param, xs, state0, mask, training)
+    seq, finals, lasts = run_cell_stack(spec, cell, ops, param, xs, state0, mask, training, scan)
     parts = tuple(ops.stack([final[i] for final in finals]) for i in range(len(shapes)))
     last = ops.concat(lasts[-spec.num_directions :])
     return (ops.swap01(seq) if spec.batch_first else seq), (parts if len(parts) > 1 else parts[0]), last
@@ -154,7 +156,8 @@ def _same(dims: list[Any], want: list[Any]) -> bool:
 
 
 def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any], xs: Any, state0: tuple[Any, ...],
-                   mask: Any, training: bool) -> tuple[Any, list[tuple[Any, ...]], list[Any]]:  # fmt: skip
+                   mask: Any, training: bool,
+                   scan: str = "parallel") -> tuple[Any, list[tuple[Any, ...]], list[Any]]:  # fmt: skip
     """Every layer and direction of a registered cell: xs (T, B, I), state0 the initial state's parts, each
     (L*D, B, size) -> (the top layer's outputs (T, B, D * output_size), each row's final state parts
     (layer-major, forward first), each row's output at its sequence's last valid step).
@@ -178,7 +181,7 @@ def run_cell_stack(spec: Spec, cell: Any, ops: Any, param: Callable[[str], Any],
             p = {name: param(f"{name}_l{layer}{suffix}") for name in names}
             state = tuple(part[row] for part in state0)
             if linear:
-                ys, final, last = _linear_direction(spec, cell, ops, p, layer_in, state[0], mask, d == 1)
+                ys, final, last = _linear_direction(spec, cell, ops, p, layer_in, state[0], mask, d == 1, scan)
             else:
                 ys, final, last = _hoisted(step, ops, p, layer_in, state, mask, d == 1, cell.output_size(spec),
                                            precompute)  # fmt: skip
@@ -243,7 +246,8 @@ def _cell_direction(step: Any, ops: Any, p: dict, xs: Any, state: tuple[Any, ...
     return ys, final, last
 
 
-def _linear_direction(spec: Spec, cell: Any, ops: Any, p: dict, xs: Any, h0: Any, mask: Any, reverse: bool):
+def _linear_direction(spec: Spec, cell: Any, ops: Any, p: dict, xs: Any, h0: Any, mask: Any, reverse: bool,
+                      scan: str = "parallel"):  # fmt: skip
     """One layer-direction of a cell's linear form: h_t = a_t * h_{t-1} + b_t, a step past a length keeping h
     (a = 1, b = 0 there) -> (outputs (T, B, H), (final h,), the output at the last valid step = final h)."""
     from seqnet.cell import CellError
@@ -256,8 +260,10 @@ def _linear_direction(spec: Spec, cell: Any, ops: Any, p: dict, xs: Any, h0: Any
                             "(steps, batch, hidden)")  # fmt: skip
     if mask is not None:  # exact: a * 1 + 0 = a and a * 0 + 1 = 1
         a, b = a * mask + (1 - mask), b * mask
-    scan = getattr(ops, "linear_scan", None) or partial(doubling_scan, ops)
-    hs = scan(a, b, h0, reverse)
+    if scan == "sequential":
+        hs = sequential_scan(ops, a, b, h0, reverse)
+    else:
+        hs = (getattr(ops, "linear_scan", None) or partial(blocked_scan, ops))(a, b, h0, reverse)
     final = hs[0] if reverse else hs[-1]
     return (hs if mask is None else hs * mask), (final,), final
 
@@ -291,18 +297,66 @@ def _steps(tree: Any) -> int:
     return len(tree) if isinstance(tree, list) else int(tree.shape[0])
 
 
-def doubling_scan(ops: Any, a: Any, b: Any, h0: Any, reverse: bool) -> Any:
-    """h (T, B, H) with h_t = a_t * h_{t-1} + b_t from h0 (B, H), in ceil(log2 T) rounds of whole-array ops
-    (Hillis and Steele): after the round of shift k, (a_t, b_t) carries h_{t-2k} to h_t, by the associative
-    (a1, b1) then (a2, b2) = (a1 * a2, a2 * b1 + b2). Reverse: from the last step to the first."""
+SCANS = ("auto", "parallel", "sequential")
+
+
+def choose_scan(scan: str, steps: Any, parallel_from: int | None) -> str:
+    """ "auto" as "parallel" from `parallel_from` steps on (where a backend measured its parallel scan faster;
+    None: nowhere), else "sequential", which also takes a T left open by a trace; the other modes as they are."""
+    if scan != "auto":
+        return scan
+    known = isinstance(steps, int) and parallel_from is not None
+    return "parallel" if known and steps >= parallel_from else "sequential"
+
+
+def sequential_scan(ops: Any, a: Any, b: Any, h0: Any, reverse: bool) -> Any:
+    """h (T, B, H) with h_t = a_t * h_{t-1} + b_t, a step at a time through `ops.scan` (a streaming model's
+    form): the same function as the parallel scans."""
+    scan = getattr(ops, "scan", None) or partial(loop_scan, ops)
+
+    def body(h: Any, ab: Any) -> Any:
+        h = ab[0] * h + ab[1]
+        return h, h
+
+    return scan(body, h0, (a, b), reverse)[1]
+
+
+def blocked_scan(ops: Any, a: Any, b: Any, h0: Any, reverse: bool, block: int | None = None) -> Any:
+    """h (T, B, H) with h_t = a_t * h_{t-1} + b_t from h0 (B, H), in about 3 sqrt(T) whole-array steps and O(T)
+    work (a blocked scan): the steps cut into n blocks of C (C ~ sqrt(T), the end padded with a = 1, b = 0);
+    (1) every block's scan from zero at once, a step at a time across the C positions of (n, B, H) arrays,
+    with each position's product of a since its block began; (2) the n block ends' carries in order from h0;
+    (3) h = local + product * carry. No doubling rounds (O(T log T) work) and no logarithms; products run over
+    one block only, so gates near 1 lose no precision and small ones underflow to an exact 0. Reverse: from the
+    last step to the first (the padding at the start)."""
     steps = int(a.shape[0])
-    shift = 1
-    while shift < steps:
-        rest = ops.zeros((shift, *a.shape[1:]), a)
-        if reverse:  # the pair each step composes with lies `shift` steps later
-            a_prev, b_prev = ops.concat0([a[shift:], rest + 1]), ops.concat0([b[shift:], rest])
-        else:
-            a_prev, b_prev = ops.concat0([rest + 1, a[: steps - shift]]), ops.concat0([rest, b[: steps - shift]])
-        a, b = a * a_prev, a * b_prev + b
-        shift *= 2
-    return a * h0 + b
+    size = block or max(1, int(round(steps**0.5)))
+    n = -(-steps // size)
+    pad = n * size - steps
+    if pad:
+        ones, zeros = ops.zeros((pad, *a.shape[1:]), a) + 1, ops.zeros((pad, *a.shape[1:]), a)
+        a = ops.concat0([ones, a] if reverse else [a, ones])
+        b = ops.concat0([zeros, b] if reverse else [b, zeros])
+    # position j of every block, (n, B, H) each, from the steps unstacked once (slices or indexing per block or
+    # position would each cost a whole-sequence array in the backward pass: O(T sqrt T) work)
+    steps_a, steps_b = ops.unstack(a), ops.unstack(b)
+    at_a = [ops.stack([steps_a[k * size + j] for k in range(n)]) for j in range(size)]
+    at_b = [ops.stack([steps_b[k * size + j] for k in range(n)]) for j in range(size)]
+    h, p = ops.zeros((n, *a.shape[1:]), a), ops.zeros((n, *a.shape[1:]), a) + 1
+    local: list[Any] = [None] * size
+    prod: list[Any] = [None] * size
+    for j in range(size - 1, -1, -1) if reverse else range(size):
+        p = p * at_a[j]
+        h = at_a[j] * h + at_b[j]
+        local[j], prod[j] = h, p
+    ends = 0 if reverse else size - 1  # where each block's scan ends: its carry into the next block
+    end_prod, end_local = ops.unstack(prod[ends]), ops.unstack(local[ends])
+    carries: list[Any] = [None] * n
+    carry = h0
+    for k in range(n - 1, -1, -1) if reverse else range(n):
+        carries[k] = carry
+        carry = end_prod[k] * carry + end_local[k]
+    carry_in = ops.stack(carries)  # (n, B, H): the h each block starts from
+    out = ops.stack([local[j] + prod[j] * carry_in for j in range(size)])  # (C, n, B, H)
+    out = ops.concat0(list(ops.unstack(ops.swap01(out))))  # (n * C, B, H), in time order
+    return out[pad:] if reverse else out[:steps]

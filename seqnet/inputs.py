@@ -127,3 +127,22 @@ def _check_state(spec: Spec, model_dtype: str, state: Any, batch: int) -> None:
             )
         if dtype_name(dtype) != model_dtype:
             raise InputError(f"state {name} has dtype {dtype_name(dtype)}, the model computes in {model_dtype}")
+    if spec.positive_state:
+        found = concrete(values[0])
+        if found is not None and found.size and found.min() < 0:
+            raise InputError(f"state h has negative values (min {float(found.min()):.3g}): {spec.cell} with "
+                             "activation='g' (the log-space form) keeps its states positive; give h >= 0 (zero, the "
+                             "default, when no state is given)")  # fmt: skip
+
+
+def concrete(value: Any) -> np.ndarray | None:
+    """A framework array's values as NumPy where they exist (None inside a trace, an export or a static graph)."""
+    if isinstance(value, np.ndarray):
+        return value
+    if "Tracer" in type(value).__name__:
+        return None
+    try:
+        value = value.detach() if hasattr(value, "detach") else value
+        return np.asarray(value.cpu() if hasattr(value, "cpu") else value)
+    except Exception:  # a symbolic value of any framework: nothing to check
+        return None

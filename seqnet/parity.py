@@ -94,8 +94,11 @@ def inputs(case: Case, dtype: str = "float32", seed: int = 0) -> tuple[np.ndarra
 
 def random_state(spec: Spec, batch: int, rng: np.random.Generator, dtype: str) -> Any:
     """An initial state for `batch` sequences, 0.5 * standard normal, drawn from `rng` part by part in
-    `spec.state_shapes` order: one array, or the tuple of the parts (an LSTM's (h, c))."""
+    `spec.state_shapes` order: one array, or the tuple of the parts (an LSTM's (h, c)); its absolute value where
+    the spec's states are positive (`Spec.positive_state`)."""
     parts = tuple((0.5 * rng.standard_normal(shape)).astype(dtype) for shape in spec.state_shapes(batch).values())
+    if spec.positive_state:
+        parts = tuple(np.abs(p) for p in parts)
     return parts if len(parts) > 1 else parts[0]
 
 

@@ -47,8 +47,11 @@ class Spec:
         x as (B, T, I); False: (T, B, I).
     dropout : float
         In [0, 1), between stacked layers, in training only.
-    activation : str
-        The RNN's nonlinearity: "tanh", "relu" or "sigmoid".
+    activation : str, optional
+        The RNN's nonlinearity: "tanh" (its default), "relu" or "sigmoid"; minGRU's and minLSTM's candidate:
+        "identity" (their default, the paper's plain form) or "g" (the log-space form, g(x) = x + 0.5 for x >= 0,
+        sigmoid(x) below, states kept positive); a registered cell's `activations`, the first its default.
+        Default (None): the cell's default ("tanh" for the cells without a choice).
     proj_size : int
         An LSTM's projection of h to P < H units (0: none).
     gru_variant : str
@@ -81,7 +84,7 @@ class Spec:
     bias: bool = True
     batch_first: bool = True
     dropout: float = 0.0
-    activation: str = "tanh"
+    activation: str = None  # type: ignore[assignment]  # None: the cell's default, set in __post_init__
     proj_size: int = 0
     gru_variant: str = "reset_after"
     output_size: int | None = None
@@ -92,6 +95,8 @@ class Spec:
         options = self.cell_options
         if isinstance(options, dict):  # stored as sorted (name, value) pairs: a Spec stays hashable
             object.__setattr__(self, "cell_options", tuple(sorted(options.items())))
+        if self.activation is None:
+            object.__setattr__(self, "activation", _default_activation(self.cell))
         _validate(self)
 
     def option(self, name: str) -> Any:
@@ -120,6 +125,11 @@ class Spec:
     def builtin(self) -> bool:
         """Whether the cell is one of seqnet's rnn, lstm and gru (else a registered cell of a user's)."""
         return self.cell in CELLS
+
+    @property
+    def positive_state(self) -> bool:
+        """Whether the state must be non-negative: minGRU's and minLSTM's log-space form (activation="g")."""
+        return self.activation == "g" and self.cell in ("mingru", "minlstm")
 
     @property
     def hidden_out(self) -> int:
@@ -223,6 +233,25 @@ class Spec:
         return cls.from_dict(data)
 
 
+def activations_of(cell: str) -> tuple[str, ...]:
+    """The activations cell `cell` takes, its default first: the RNN's, a registered cell's `activations`, else
+    ("tanh",), the field's value for a cell without a choice."""
+    if cell == "rnn":
+        return ACTIVATIONS
+    if cell in CELLS:
+        return ("tanh",)
+    from seqnet.cell import get_cell
+
+    return tuple(get_cell(cell).activations) or ("tanh",)
+
+
+def _default_activation(cell: Any) -> str:
+    try:
+        return activations_of(cell)[0]
+    except SpecError:  # an unknown cell: the validation that follows names it
+        return "tanh"
+
+
 def _validate_cell(spec: Spec) -> None:
     from seqnet.cell import CellError, check_parameters, get_cell, is_linear
 
@@ -275,10 +304,11 @@ def _validate(spec: Spec) -> None:
         fail("dropout", "a number in [0, 1)")
     if spec.dropout > 0 and spec.num_layers == 1:
         fail("dropout", "0 when num_layers=1 (dropout applies between stacked layers only)")
-    if spec.activation not in ACTIVATIONS:
-        fail("activation", f"one of {ACTIVATIONS}")
-    if spec.activation != "tanh" and spec.cell != "rnn":
-        fail("activation", f"'tanh' (the default) for cell={spec.cell!r}; activation applies to cell='rnn' only")
+    allowed = activations_of(spec.cell)
+    if spec.activation not in allowed:
+        if len(allowed) == 1:
+            fail("activation", f"{allowed[0]!r} (the default) for cell={spec.cell!r}, which has no other")
+        fail("activation", f"one of {allowed} for cell={spec.cell!r}")
     if not _is_int(spec.proj_size) or spec.proj_size < 0:
         fail("proj_size", "a non-negative integer")
     if spec.proj_size and spec.cell != "lstm":

@@ -213,7 +213,7 @@ def test_save_and_load_record_the_cell(tmp_path):
 def test_the_registry_knows_every_cell_and_refuses_what_breaks_the_contract():
     assert list(seqnet.cells())[:3] == ["rnn", "lstm", "gru"] and "indrnn" in seqnet.cells()
     with pytest.raises(seqnet.SpecError, match=r"Spec.cell='minrnn' is not allowed: one of the registered cells "
-                                               r"\['rnn', 'lstm', 'gru', 'indrnn', 'twopart'\]"):  # fmt: skip
+                                               r"\['rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'indrnn', 'twopart'\]"):  # fmt: skip
         seqnet.Spec("minrnn", 2, 3)
     with pytest.raises(CellError, match="needs a seqnet.Cell"):
         seqnet.register_cell(object())
@@ -401,7 +401,7 @@ def mingru_by_hand(w, x, h0=None, lengths=None, layers=1, bidirectional=False):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_linear_form_runs_as_a_scan_and_computes_the_loop_by_hand(backend):
-    """A cell with only a linear form (no step): the parallel scan of each backend (the doubling scan on numpy,
+    """A cell with only a linear form (no step): the parallel scan of each backend (the blocked scan on numpy,
     torch and paddle, lax.associative_scan on JAX) against a step-by-step NumPy loop; T 7 is no power of 2."""
     require(backend)
     seqnet.register_cell(MinGRU(), replace=True)
@@ -447,18 +447,19 @@ def test_gradients_through_a_linear_form_equal_finite_differences(backend):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_the_doubling_scan_equals_the_recurrence_for_every_length(reverse):
+def test_the_blocked_scan_equals_the_recurrence_for_every_length_and_block(reverse):
     from backends.numpy.cell_model import NumpyOps
-    from seqnet.generic import doubling_scan
+    from seqnet.generic import blocked_scan
 
     rng = np.random.default_rng(5)
-    for steps in range(1, 10):
+    for steps, block in [(s, None) for s in (*range(1, 10), 17, 100)] + [(10, 1), (10, 3), (10, 10), (10, 64)]:
         a, b, h0 = rng.uniform(0, 1, (steps, 2, 3)), rng.standard_normal((steps, 2, 3)), rng.standard_normal((2, 3))
         want, h = np.zeros_like(b), h0
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
             h = a[t] * h + b[t]
             want[t] = h
-        assert np.abs(doubling_scan(NumpyOps(), a, b, h0, reverse) - want).max() < 1e-12, steps
+        got = blocked_scan(NumpyOps(), a, b, h0, reverse, block)
+        assert got.shape == want.shape and np.abs(got - want).max() < 1e-12, (steps, block)
 
 
 class PrecomputedIndRNN(IndRNN):

@@ -211,12 +211,14 @@ EXPORT_SPECS = {
     "fused": seqnet.Spec("lstm", 3, 5, num_layers=2, bidirectional=True, output_size=2),
     "generic": seqnet.Spec("gru", 3, 5, bidirectional=True, gru_variant="reset_before", output_size=2),
 }
-PATHS = ["fused", "generic", "cell"]
+PATHS = ["fused", "generic", "cell", "mingru"]
 
 
 def export_spec(path: str) -> seqnet.Spec:
     """The spec each export test takes: the fused path, the generic path, or a registered cell (an IndRNN with a
-    head, registered here, in the test: never at import)."""
+    head, registered here, in the test: never at import), or the built-in minGRU (a linear form, scan "auto")."""
+    if path == "mingru":
+        return seqnet.Spec("mingru", 3, 5, bidirectional=True, output_size=2)
     if path != "cell":
         return EXPORT_SPECS[path]
     from test_cells import IndRNN

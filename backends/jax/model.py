@@ -37,13 +37,17 @@ import numpy as np
 from jax import lax
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import PARAMS, cell_forward, cell_step, prepare
+from seqnet.generic import PARAMS, cell_forward, cell_step, choose_scan, prepare
 from seqnet.inputs import check_call
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
 
 HALF = ("float16", "bfloat16")  # computed in as given; weights in and out of seqnet as float32
+# scan="auto" per platform: on XLA:CPU the sequential lax.scan measured 1.2-2.2x faster than associative_scan at
+# every T (benchmarks/results/cpu-scans.md), so never parallel there; on accelerators the parallel form from the
+# first step, as the paper measured on GPUs (not yet measured here)
+PARALLEL_FROM: dict[str, int | None] = {"cpu": None, "gpu": 1, "tpu": 1}
 OWN_SCAN = ("rnn", "lstm", "gru")  # the cells `_run_direction` scans itself (seqnet.generic.cell_step)
 
 
@@ -161,9 +165,11 @@ def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool, hoist: 
     return ys, h, c
 
 
-def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=None, hoist: bool | None = None):
+def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=None, hoist: bool | None = None,
+            scan: str = "auto"):  # fmt: skip
     """The model as a pure function. x (B, T, I) or (T, B, I); returns (outputs, state). `hoist`: where the
-    input products run (see `_run_direction`); None, the default, picks by platform."""
+    input products run (see `_run_direction`); None, the default, picks by platform. `scan`: how a cell with a
+    linear form runs (T is static under jit, so "auto" picks by it)."""
     xs = jnp.swapaxes(x, 0, 1) if spec.batch_first else x
     steps, batch = xs.shape[0], xs.shape[1]
     rows = spec.num_layers * spec.num_directions
@@ -171,7 +177,8 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
     if spec.cell not in OWN_SCAN:  # the registry's generic loop over the cell's step, as one lax.scan
         ops = _Ops() if dropout_key is None else _DropoutOps(dropout_key)
         cell_mask = None if mask is None else mask.astype(xs.dtype)
-        seq, final, last = cell_forward(spec, ops, params.get, x, state, cell_mask, dropout_key is not None)
+        how = choose_scan(scan, steps, PARALLEL_FROM.get(jax.default_backend(), PARALLEL_FROM["gpu"]))
+        seq, final, last = cell_forward(spec, ops, params.get, x, state, cell_mask, dropout_key is not None, how)
         out = last if spec.output_mode == "last" else seq
         if spec.output_size is not None:
             out = out @ params["head.weight"].T + params["head.bias"]
@@ -220,11 +227,12 @@ class JaxRNN:
 
     seqnet_backend = "jax"
 
-    def __init__(self, spec: Spec, params: dict, dtype: str):
+    def __init__(self, spec: Spec, params: dict, dtype: str, scan: str = "auto"):
         self.spec = spec
         self.params = params
         self.dtype = dtype
-        self._jitted = jax.jit(partial(forward, spec))
+        self.scan = scan
+        self._jitted = jax.jit(partial(forward, spec, scan=scan))
 
     def __repr__(self) -> str:
         return f"JaxRNN({self.spec}, dtype={self.dtype})"
@@ -241,7 +249,7 @@ class JaxRNN:
     def apply(self, params: dict, x, state=None, lengths=None, dropout_key=None):
         """Pure: (outputs, state) of the model with `params`; safe under jit, grad and vmap."""
         self.check(x, state, lengths)
-        return forward(self.spec, params, x, state, lengths, dropout_key)
+        return forward(self.spec, params, x, state, lengths, dropout_key, scan=self.scan)
 
     def __call__(self, x, state=None, lengths=None):
         self.check(x, state, lengths)
@@ -274,7 +282,7 @@ def dtype_context(dtype: str) -> Iterator[None]:
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
-def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None) -> JaxRNN:
+def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None, scan: str = "auto") -> JaxRNN:
     if dtype == "float64" and not x64_enabled():
         raise BackendError(
             "dtype='float64' needs JAX's 64-bit mode, which is off: call "
@@ -290,7 +298,7 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = No
     params = {name: jnp.asarray(np.asarray(value, wide), dtype=dtype) for name, value in weights.items()}
     if device is not None:
         params = jax.device_put(params, device)
-    return JaxRNN(spec, params, dtype)
+    return JaxRNN(spec, params, dtype, scan)
 
 
 def weights_of(model: JaxRNN) -> dict[str, np.ndarray]:

@@ -17,10 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.generic import cell_forward
+from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
 from seqnet.weights import Weights, check_dtype
+
+# scan="auto": a linear form's blocked scan from 1,024 steps on; measured on 2 CPU cores (benchmarks/results/
+# cpu-scans.md, minGRU B 8 H 256): within noise of the sequential form below, at or under it in most cells above
+PARALLEL_FROM = 1024
 
 
 class NumpyOps:
@@ -106,8 +110,8 @@ class CellModel:
 
     seqnet_backend = "numpy"
 
-    def __init__(self, spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0):
-        self.spec, self.dtype = spec, check_dtype(dtype)
+    def __init__(self, spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, scan: str = "auto"):
+        self.spec, self.dtype, self.scan = spec, check_dtype(dtype), scan
         self.weights = weights.astype(self.dtype)
         self.training, self.seed = False, seed
         self._rng = np.random.default_rng(seed)
@@ -140,7 +144,8 @@ class CellModel:
     def forward(self, ops: NumpyOps, weights: Any, x: Any, state: Any, mask: Any) -> tuple[Any, Any]:
         """The checked call's computation in `ops` with `weights` (a mapping), mask (T, B, 1) or None."""
         spec = self.spec
-        seq, final, last = cell_forward(spec, ops, weights.get, x, state, mask, self.training)
+        scan = choose_scan(self.scan, x.shape[1 if spec.batch_first else 0], PARALLEL_FROM)
+        seq, final, last = cell_forward(spec, ops, weights.get, x, state, mask, self.training, scan)
         out = last if spec.output_mode == "last" else seq
         if spec.output_size is not None:
             out = ops.linear(out, weights["head.weight"], weights["head.bias"])

@@ -283,13 +283,14 @@ class NumpyRNN:
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
 def build(
-    spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, fused: bool = True
+    spec: Spec, weights: Weights, dtype: str = "float32", seed: int = 0, fused: bool = True, scan: str = "auto"
 ) -> NumpyRNN | CellModel:
     """A `NumpyRNN`; `seed` seeds its dropout masks; fused=False runs the reference cells (cells.py) for every
     call (by default a forward without gradients runs the fused kernels of fused.py). A registered cell of a
-    user's gets a `CellModel` (cell_model.py: seqnet.generic's loop over its step)."""
+    user's gets a `CellModel` (cell_model.py: seqnet.generic's loop over its step); `scan` is how a cell with a
+    linear form runs (seqnet.build checks it)."""
     if spec.cell not in OWN_CELLS:  # the registry's generic loop over the cell's step
-        return CellModel(spec, weights, dtype, seed=seed)
+        return CellModel(spec, weights, dtype, seed=seed, scan=scan)
     return NumpyRNN(spec, weights, dtype, seed=seed, fused=fused)
 
 

@@ -319,14 +319,9 @@ class OnnxOps:
 
     def linear_scan(self, a: Value, b: Value, h0: Value, reverse: bool) -> Value:
         """h_t = a_t h_{t-1} + b_t step by step in a Scan (the graph's steps are open, so no doubling rounds)."""
+        from seqnet.generic import sequential_scan
 
-        def body(h: Any, inputs: Any) -> Any:
-            a_t, b_t = inputs
-            h = a_t * h + b_t
-            return h, h
-
-        _, hs = self.scan(body, h0, (a, b), reverse)
-        return hs
+        return sequential_scan(self, a, b, h0, reverse)
 
 
 def _flatten(tree: Any) -> tuple[list[Value], Any]:

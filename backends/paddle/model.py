@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import cell_forward
+from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
@@ -71,6 +71,9 @@ if TYPE_CHECKING:  # the type checker reads the module; at run time it is import
 else:
     paddle = import_paddle()
 F = paddle.nn.functional
+# scan="auto": a linear form's blocked scan from 1,024 steps on; measured on 2 CPU cores (benchmarks/results/
+# cpu-scans.md, minGRU B 8 H 256): within noise of the sequential form below, at or under it in most cells above
+PARALLEL_FROM = 1024
 _FUSED = {"rnn": paddle.nn.SimpleRNN, "lstm": paddle.nn.LSTM, "gru": paddle.nn.GRU}
 
 
@@ -250,7 +253,8 @@ class _Ops:
 
 
 @paddle.jit.not_to_static
-def _generic(spec: Spec, ops: Any, param: Any, x: Any, state: Any, mask: Any, training: bool, batch: Any) -> Any:
+def _generic(spec: Spec, ops: Any, param: Any, x: Any, state: Any, mask: Any, training: bool, batch: Any,
+             scan: str = "auto") -> Any:  # fmt: skip
     """seqnet.generic.cell_forward, which `paddle.jit.to_static` runs as written instead of rewriting it (it cannot
     rewrite the registry's code, and needs not: the loop runs over a static T and nothing in it branches on a
     tensor's value, so in a static graph it unrolls as traced). The zero state is made here, from `batch`, which
@@ -259,7 +263,8 @@ def _generic(spec: Spec, ops: Any, param: Any, x: Any, state: Any, mask: Any, tr
         parts = tuple(paddle.zeros([rows, batch, size], dtype=x.dtype) for rows, _, size in
                       spec.state_shapes(1).values())  # fmt: skip
         state = parts if len(parts) > 1 else parts[0]
-    return cell_forward(spec, ops, param, x, state, mask, training)
+    scan = choose_scan(scan, x.shape[1 if spec.batch_first else 0], PARALLEL_FROM)  # -1 in a static graph
+    return cell_forward(spec, ops, param, x, state, mask, training, scan)
 
 
 class SeqnetPaddle(paddle.nn.Layer):
@@ -360,7 +365,8 @@ class SeqnetPaddle(paddle.nn.Layer):
         """The registry's generic loop over the cell's step (seqnet.generic.cell_forward) with the canonical
         parameters: (outputs, final state, each direction's last output). The zero state is made here, from
         `batch`, which a static graph reads at run time."""
-        return _generic(self.spec, _Ops(self.training), self._canonical_param, x, state, mask, self.training, batch)
+        return _generic(self.spec, _Ops(self.training), self._canonical_param, x, state, mask, self.training, batch,
+                        getattr(self, "_scan", "auto"))  # fmt: skip
 
     def _canonical_param(self, name: str):
         """The parameter under its canonical name, on either path (transposed back where Paddle stores it
@@ -424,10 +430,12 @@ def _require_tensors(name: str, value: Any) -> None:
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
-def build(spec: Spec, weights: Weights, dtype: str = "float32", device: str | None = None, fused: bool | None = None):
+def build(spec: Spec, weights: Weights, dtype: str = "float32", device: str | None = None, fused: bool | None = None,
+          scan: str = "auto"):  # fmt: skip
     """A `SeqnetPaddle`; fused=None picks Paddle's fused layer where the spec allows it.
 
-    `device` ("cpu", "gpu:0", ...) is passed to paddle.set_device, Paddle's process-wide placement.
+    `device` ("cpu", "gpu:0", ...) is passed to paddle.set_device, Paddle's process-wide placement. `scan` is how
+    a cell with a linear form runs (seqnet.build checks it).
     """
     from .devices import check_device
 
@@ -439,6 +447,7 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: str | No
         paddle.set_device(device)
     with default_dtype(dtype):
         model = SeqnetPaddle(spec, fused=reason is None if fused is None else fused)
+    model._scan = scan
     for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
         value = np.asarray(weights[canonical], dtype=dtype)
         walk(model, name).set_value(value.T if transposed else value)

@@ -26,12 +26,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqnet.errors import BackendError, InputError
-from seqnet.generic import cell_forward
+from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
 from seqnet.weights import Weights, layout
 
+# scan="auto": a linear form's blocked scan from 1,024 steps on; measured on 2 CPU cores (benchmarks/results/
+# cpu-scans.md, minGRU B 8 H 256): within noise of the sequential form below, at or under it in most cells above
+PARALLEL_FROM = 1024
 _FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -227,8 +230,9 @@ class SeqnetTorch(nn.Module):
                 "on the fused path (no lengths) or seqnet.export_onnx",
                 stacklevel=3,
             )
+        scan = choose_scan(self.__dict__.get("_scan", "auto"), x.shape[1 if spec.batch_first else 0], PARALLEL_FROM)
         return cell_forward(spec, _Ops(self.training), lambda n: getattr(rnn, n), x, state,
-                            None if mask is None else mask.to(x.dtype), self.training)  # fmt: skip
+                            None if mask is None else mask.to(x.dtype), self.training, scan)  # fmt: skip
 
 
 def _lengths_tensor(lengths: Any, traced: bool = False) -> torch.Tensor | None:
@@ -279,7 +283,7 @@ def _check_device(param: torch.Tensor, x: torch.Tensor, state: Any) -> None:
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------
 def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = None, fused: bool | None = None,
-          compile: bool = False):  # fmt: skip
+          compile: bool = False, scan: str = "auto"):  # fmt: skip
     """A `SeqnetTorch` on `device` computing in `dtype` (float32, float64; float16 and bfloat16 where torch
     supports them on that device, mostly GPUs); fused=None picks the fused layer where the spec allows it.
 
@@ -287,7 +291,8 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = No
     shape, the step loop unrolled and its elementwise ops fused), for the generic path and registered cells,
     whose Python loop costs most. Measured on this project's 2-core CPU, LSTM B 32 T 100 I 32 H 64: the generic
     path's forward 13.7 -> 4.1 ms and training step 40.8 -> 14.8 ms, a user cell's 13.2 -> 6.1 and 27.5 -> 14.5
-    ms, after a first call that compiles for 68-96 s (docs/guides/cells.md)."""
+    ms, after a first call that compiles for 68-96 s (docs/guides/cells.md). `scan` is how a cell with a linear form
+    runs (seqnet.build checks it)."""
     if not isinstance(compile, bool):
         raise BackendError(f"compile={compile!r} is not allowed: True or False")
     from .devices import check_device
@@ -297,6 +302,7 @@ def build(spec: Spec, weights: Weights, dtype: str = "float32", device: Any = No
     if fused and reason:
         raise BackendError(f"fused=True is not possible for {spec}: {reason}")
     model = SeqnetTorch(spec, fused=reason is None if fused is None else fused).to(dtype=_DTYPES[dtype])
+    model.__dict__["_scan"] = scan  # a plain attribute, as _fused
     load_weights(model, weights)  # after the cast, so float64 weights keep every bit
     model = model.to(device=device)
     if compile:

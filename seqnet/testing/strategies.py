@@ -30,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised where hypothesis is m
 
 from seqnet.errors import SpecError
 from seqnet.parity import random_state
-from seqnet.spec import ACTIVATIONS, CELLS, GRU_VARIANTS, OUTPUT_MODES, Spec
+from seqnet.spec import CELLS, GRU_VARIANTS, OUTPUT_MODES, Spec, activations_of
 from seqnet.weights import Weights, init_weights
 
 _FIELDS = {"cell", "input_size", "hidden_size", "num_layers", "bidirectional", "bias", "batch_first", "dropout",
@@ -91,7 +91,7 @@ def specs(
             st.booleans().map(lambda b: not b) if cell in CELLS or _uses_bias(cell, inputs, hidden) else st.just(True),
         ),  # shrinks toward bias=True, the default  # fmt: skip
         "batch_first": pick("batch_first", st.booleans().map(lambda b: not b)),
-        "activation": pick("activation", st.sampled_from(ACTIVATIONS) if cell == "rnn" else st.just("tanh")),
+        "activation": pick("activation", st.sampled_from(activations_of(cell))),
         "gru_variant": pick("gru_variant", st.sampled_from(GRU_VARIANTS) if cell == "gru" else st.just("reset_after")),
         "proj_size": pick("proj_size", st.integers(0, hidden - 1) if cell == "lstm" and hidden > 1 else st.just(0)),
         "output_size": pick("output_size", st.none() | st.integers(1, max_output)),
