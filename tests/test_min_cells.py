@@ -114,8 +114,8 @@ def test_both_scans_hold_their_precision_at_4096_steps_where_the_gates_keep_almo
 
 
 def test_gradients_through_both_scans_agree_and_match_finite_differences():
-    """torch's and JAX's autograd through the parallel and the sequential form, NumPy's through autograd: all equal
-    in float64; and check_cell's finite differences on every backend."""
+    """torch's, Paddle's and JAX's autograd through the parallel and the sequential form equal NumPy's float64
+    gradients (autograd over the sequential form); and check_cell's finite differences on every backend."""
     for backend in TRAIN:
         require(backend)
     spec = seqnet.Spec("minlstm", 3, 4, bidirectional=True, activation="g", output_size=2)
@@ -133,6 +133,31 @@ def test_gradients_through_both_scans_agree_and_match_finite_differences():
         ((mask[..., None] * (out - torch.from_numpy(y)) ** 2).sum() / (mask.sum() * 2)).backward()
         grads = {n.removeprefix("rnn."): p.grad.numpy() for n, p in model.named_parameters()}
         assert max(np.abs(grads[k] - ref[k]).max() for k in ref) < 1e-10, scan
+    import jax
+    import jax.numpy as jnp
+    import paddle
+
+    mask = (np.arange(6)[None, :] < lengths[:, None]).astype(np.float64)
+    for scan in ("parallel", "sequential"):
+        with computing("jax", "float64"):
+            model = seqnet.build(spec, "jax", weights, dtype="float64", scan=scan)
+
+            def loss(params, model=model):
+                out = model.apply(params, jnp.asarray(x), lengths=jnp.asarray(lengths))[0]
+                return jnp.sum(mask[..., None] * (out - y) ** 2) / (mask.sum() * 2)
+
+            grads = {k: np.asarray(v) for k, v in jax.grad(loss)(model.params).items()}
+        assert max(np.abs(grads[k] - ref[k]).max() for k in ref) < 1e-10, ("jax", scan)
+        model = seqnet.build(spec, "paddle", weights, dtype="float64", scan=scan)
+        out, _ = model(paddle.to_tensor(x), lengths=paddle.to_tensor(lengths))
+        ((paddle.to_tensor(mask)[..., None] * (out - paddle.to_tensor(y)) ** 2).sum() / (mask.sum() * 2)).backward()
+        from seqnet_backends.paddle.model import canonical_to_paddle, walk
+
+        grads = {}
+        for canonical, (name, transposed) in canonical_to_paddle(spec, model.fused).items():
+            g = walk(model, name).grad.numpy()
+            grads[canonical] = g.T if transposed else g
+        assert max(np.abs(grads[k] - ref[k]).max() for k in ref) < 1e-10, ("paddle", scan)
     check_cell(seqnet.cells()["mingru"])
 
 
