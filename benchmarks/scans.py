@@ -3,7 +3,8 @@ size (seqnet's generic GRU loop; torch's fused nn.GRU): forward and one training
 
 Requirements: numpy; the frameworks measured (each in a process of its own, threads pinned); autograd for
 NumPy's training step. `python -m seqnet_benchmarks.scans --out benchmarks/results` writes cpu-scans.{json,md};
-`--steps 64,256` and `--groups torch` narrow it. B 8, I = H 256, float32, medians of interleaved rounds.
+`--steps 64,256` and `--groups torch` narrow it; `--replot RUN.json` rewrites a saved run's markdown and
+plot. B 8, I = H 256, float32, medians of interleaved rounds.
 """
 
 from __future__ import annotations
@@ -128,6 +129,34 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(result: dict[str, Any], path: Path) -> bool:
+    """Training-step time against T, one panel per backend (log-log): minGRU's parallel and sequential forms,
+    the GRU's generic loop and torch's nn.GRU, so where one overtakes another reads at a glance. False without
+    matplotlib."""
+    from .report import _pyplot
+
+    plt = _pyplot()
+    if plt is None:
+        return False
+    groups = list(dict.fromkeys(r["group"] for r in result["rows"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
+    nn_gru = {r["steps"]: r["ms"] for r in result["rows"] if r["group"] == "torch" and r["impl"] == "gru fused train"}
+    for ax, group in zip(axes[0], groups, strict=True):
+        for impl, style in (("mingru parallel train", "o-"), ("mingru sequential train", "s--"),
+                            ("gru generic train", "^:")):  # fmt: skip
+            pts = sorted((r["steps"], r["ms"]) for r in result["rows"] if r["group"] == group and r["impl"] == impl)
+            ax.loglog(*zip(*pts, strict=True), style, label=impl.removesuffix(" train"))
+        if nn_gru:
+            ax.loglog(*zip(*sorted(nn_gru.items()), strict=True), "k-", lw=0.8, label="torch nn.GRU")
+        ax.set(title=group, xlabel="T (steps)", ylabel="training step, ms" if ax is axes[0][0] else None)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"training step against T: B {BATCH}, I = H {HIDDEN}, {result['threads']} threads", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seqnet_benchmarks.scans")
     parser.add_argument("--out", default="benchmarks/results")
@@ -136,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--budget", type=float, default=6.0, help="seconds per T and backend, roughly")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--replot", default=None, metavar="JSON", help="rewrite the markdown and plot of a saved run")
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        Path(args.replot).with_suffix(".md").write_text(markdown(saved))
+        plot(saved, Path(args.replot).with_suffix(".png"))
+        return 0
     steps = [int(s) for s in args.steps.split(",")]
     if args.child:
         print(json.dumps(measure(args.child, steps, args.budget)))
@@ -156,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     (out / "cpu-scans.json").write_text(json.dumps(result, indent=1))
     (out / "cpu-scans.md").write_text(markdown(result))
+    plot(result, out / "cpu-scans.png")
     print(markdown(result))
     return 0
 

@@ -255,3 +255,19 @@ def test_the_readmes_gpu_figures_are_the_committed_runs_headline():
     torch, jax = medians["seqnet-torch / torch nn layer"], medians["seqnet-jax / fastest JAX peer (flax, keras)"]
     assert [torch_fwd, torch_train] == [f"{torch[p]['median']:.2f}" for p in ("forward", "train")]
     assert [jax_fwd, jax_train] == [f"{jax[p]['median']:.2f}" for p in ("forward", "train")]
+
+
+def test_the_scan_benchmark_writes_its_table_and_plot(tmp_path):
+    """benchmarks/scans.py at one short length on NumPy: every row measured, the markdown's ratios and the PNG."""
+    importorskip("matplotlib", "the plots need matplotlib: pip install 'seqnet[plot]'")
+    importorskip("autograd", "NumPy's gradients of a registered cell need autograd: pip install 'seqnet[autograd]'")
+    from seqnet_benchmarks import scans
+
+    assert scans.main(["--out", str(tmp_path), "--steps", "8", "--groups", "numpy", "--budget", "0.2"]) == 0
+    result = json.loads((tmp_path / "cpu-scans.json").read_text())
+    assert {r["impl"] for r in result["rows"]} == {
+        f"{m} {p}" for m in ("mingru parallel", "mingru sequential", "gru generic") for p in ("forward", "train")
+    }
+    assert all(r["ms"] > 0 for r in result["rows"])
+    assert "| numpy | 8 |" in (tmp_path / "cpu-scans.md").read_text()
+    assert (tmp_path / "cpu-scans.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

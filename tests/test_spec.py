@@ -39,7 +39,7 @@ def test_round_trip_dict_and_json(kwargs):
 @pytest.mark.parametrize(
     "kwargs, field, words",
     [
-        (dict(cell="cnn"), "cell", "one of the registered cells ['rnn', 'lstm', 'gru']"),
+        (dict(cell="cnn"), "cell", "one of the registered cells ['rnn', 'lstm', 'gru', 'mingru', 'minlstm']"),
         (dict(hidden_size=0), "hidden_size", "positive integer"),
         (dict(input_size=-1), "input_size", "positive integer"),
         (dict(input_size=2.0), "input_size", "positive integer"),
@@ -51,7 +51,7 @@ def test_round_trip_dict_and_json(kwargs):
         (dict(dropout=-0.1, num_layers=2), "dropout", "[0, 1)"),
         (dict(dropout=0.5), "dropout", "num_layers=1"),
         (dict(activation="gelu", cell="rnn"), "activation", "one of"),
-        (dict(activation="relu"), "activation", "applies to cell='rnn' only"),
+        (dict(activation="relu"), "activation", "'tanh' (the default) for cell='lstm', which has no other"),
         (dict(proj_size=2, cell="gru"), "proj_size", "applies to cell='lstm' only"),
         (dict(proj_size=5), "proj_size", "smaller than hidden_size=5"),
         (dict(proj_size=-1), "proj_size", "non-negative"),

@@ -32,6 +32,10 @@ class NumpyOps:
 
     def __init__(self, rng: Any = None, xp: Any = np) -> None:
         self.rng, self.xp = rng, xp
+        if xp is not np:  # gradients: a linear form's recurrence with its backward pass written by hand
+            from .linear_bptt import recurrence
+
+            self.linear_scan = recurrence()
 
     def sigmoid(self, a: Any) -> Any:
         return 1.0 / (1.0 + self.xp.exp(-a))
@@ -73,7 +77,11 @@ class NumpyOps:
         return self.xp.matmul(a, b)
 
     def linear(self, x: Any, w: Any, b: Any) -> Any:
-        return self.xp.matmul(x, w.T) if b is None else self.xp.matmul(x, w.T) + b
+        if x.ndim > 2:  # one 2-D product: autograd's matmul backward would broadcast w's gradient over T first
+            out = self.xp.reshape(self.xp.matmul(self.xp.reshape(x, (-1, x.shape[-1])), w.T), (*x.shape[:-1], -1))
+        else:
+            out = self.xp.matmul(x, w.T)
+        return out if b is None else out + b
 
     def split(self, x: Any, n: int) -> list[Any]:
         return self.xp.split(x, n, axis=-1)
@@ -163,7 +171,8 @@ def value_and_grad(spec: Spec, weights: Weights, x: Any, target: Any, loss: str,
 
     from seqnet.losses import loss_and_grad
 
-    model = CellModel(spec, weights, dtype, seed=dropout_seed).train(training)
+    # a linear form through its hand-written backward pass (linear_bptt.py), the parallel form's, at every length
+    model = CellModel(spec, weights, dtype, seed=dropout_seed, scan="parallel").train(training)
     x, parts, mask = model.checked(x, state, lengths)
     ops = NumpyOps(np.random.default_rng(dropout_seed), xp=anp)
 
