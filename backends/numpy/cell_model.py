@@ -22,9 +22,10 @@ from seqnet.inputs import check_call
 from seqnet.spec import Spec
 from seqnet.weights import Weights, check_dtype
 
-# scan="auto": a linear form's blocked scan from 1,024 steps on; measured on 2 CPU cores (benchmarks/results/
-# cpu-scans.md, minGRU B 8 H 256): within noise of the sequential form below, at or under it in most cells above
-PARALLEL_FROM = 1024
+# scan="auto" for a forward: the sequential form at every T; the blocked scan's forward measured 1.12-1.39x its time
+# on 2 CPU cores (benchmarks/results/cpu-scans.md, minGRU B 8 H 256). Gradients always take the hand-written
+# backward pass of linear_bptt.py, around the blocked scan.
+PARALLEL_FROM: int | None = None
 
 
 class NumpyOps:
