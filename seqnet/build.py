@@ -47,7 +47,8 @@ def build(
         The backend's options: numpy ``seed``, ``fused``; torch ``device``, ``fused``, ``compile``; paddle ``device``,
         ``fused``; jax ``device``; onnxruntime ``providers``, ``threads``, ``opset``. A misspelt one is an error
         naming the closest. numpy, torch, paddle and jax also take ``scan`` for a cell with a linear form
-        (mingru, minlstm): "parallel" (one scan over all steps, log2 T rounds), "sequential" (a step at a time)
+        (mingru, minlstm): "parallel" (one scan over all steps: a blocked scan, or lax.associative_scan on JAX),
+        "sequential" (a step at a time)
         or "auto" (the default: whichever the backend measured faster at the call's length).
 
     Returns
@@ -76,21 +77,15 @@ def build(
 
 def check_scan(spec: Spec, scan: Any) -> None:
     """`build`'s scan option: one of seqnet.generic.SCANS, for a cell with a linear form only."""
-    from seqnet.cell import get_cell, is_linear
+    from seqnet.cell import cells, get_cell, is_linear
     from seqnet.generic import SCANS
 
     if not isinstance(scan, str) or scan not in SCANS:
         raise BackendError(f"scan={scan!r} is not allowed: one of {SCANS}")
     if not is_linear(get_cell(spec.cell)):
-        linear = [name for name, cell in _cells().items() if is_linear(cell)]
+        linear = [name for name, cell in cells().items() if is_linear(cell)]
         raise SpecError(f"scan={scan!r} is not allowed for cell={spec.cell!r}, which has no linear form (it runs a "
                         f"step at a time); scan applies to the cells with one: {linear}")  # fmt: skip
-
-
-def _cells() -> dict[str, Any]:
-    from seqnet.cell import cells
-
-    return cells()
 
 
 def weights_of(model: Any) -> Weights:

@@ -88,6 +88,10 @@ class Cell:
         """
         raise NotImplementedError(f"cell {self.name!r} has no linear form")
 
+    def positive_state(self, spec: Any) -> bool:
+        """Whether `spec`'s initial state must be non-negative (a call with a negative one is refused)."""
+        return False
+
     def state_sizes(self, spec: Any) -> dict[str, int]:
         """The size of each state part (default: hidden_size for each)."""
         return {part: spec.hidden_size for part in self.state}
@@ -310,6 +314,9 @@ class _MinRecurrence(Cell):
     def parameters(self, spec: Any, input_size: int) -> dict[str, tuple[int, ...]]:
         rows = self.blocks * spec.hidden_size
         return {"weight_ih": (rows, input_size), **({"bias_ih": (rows,)} if spec.bias else {})}
+
+    def positive_state(self, spec: Any) -> bool:
+        return bool(spec.activation == "g")
 
     def candidate(self, ops: Any, pre: Any, spec: Any) -> Any:
         return _g(ops, pre) if spec.activation == "g" else pre

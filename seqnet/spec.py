@@ -128,8 +128,13 @@ class Spec:
 
     @property
     def positive_state(self) -> bool:
-        """Whether the state must be non-negative: minGRU's and minLSTM's log-space form (activation="g")."""
-        return self.activation == "g" and self.cell in ("mingru", "minlstm")
+        """Whether the state must be non-negative (the cell's `positive_state`: minGRU's and minLSTM's log-space
+        form, activation="g")."""
+        if self.cell in CELLS:
+            return False
+        from seqnet.cell import get_cell
+
+        return bool(get_cell(self.cell).positive_state(self))
 
     @property
     def hidden_out(self) -> int:

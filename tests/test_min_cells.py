@@ -192,7 +192,8 @@ def test_the_refusals_name_what_is_wrong():
 @pytest.mark.parametrize("reverse", [False, True])
 def test_the_hand_written_backward_of_a_linear_recurrence_matches_finite_differences(reverse):
     """backends/numpy/linear_bptt.py: dL/da, dL/db, dL/dh0 of L = sum(c * h) against central differences."""
-    from seqnet_backends.numpy.linear_bptt import _Plain, backward
+    from seqnet_backends.numpy.cell_model import NumpyOps
+    from seqnet_backends.numpy.linear_bptt import backward
 
     from seqnet.generic import blocked_scan
 
@@ -201,9 +202,9 @@ def test_the_hand_written_backward_of_a_linear_recurrence_matches_finite_differe
     h0, c = rng.standard_normal((2, 3)), rng.standard_normal((11, 2, 3))
 
     def loss(a, b, h0):
-        return float((c * blocked_scan(_Plain, a, b, h0, reverse)).sum())
+        return float((c * blocked_scan(NumpyOps(), a, b, h0, reverse)).sum())
 
-    found = backward(a, h0, blocked_scan(_Plain, a, b, h0, reverse), c, reverse)
+    found = backward(a, h0, blocked_scan(NumpyOps(), a, b, h0, reverse), c, reverse)
     for which, value in enumerate((a, b, h0)):
         for index in [(0, 0, 0), (5, 1, 2), (10, 0, 1)][: 3 if value.ndim == 3 else 0] or [(0, 0), (1, 2)]:
             up, down = [v.copy() for v in (a, b, h0)], [v.copy() for v in (a, b, h0)]

@@ -25,34 +25,19 @@ import numpy as np
 
 from seqnet.generic import blocked_scan
 
+from .cell_model import NumpyOps
 
-class _Plain:
-    """The array ops blocked_scan needs, in plain NumPy (no autograd boxes reach here)."""
-
-    @staticmethod
-    def zeros(shape: tuple[int, ...], like: Any) -> Any:
-        return np.zeros(shape, like.dtype)
-
-    stack = staticmethod(np.stack)
-    concat0 = staticmethod(np.concatenate)
-
-    @staticmethod
-    def unstack(x: Any) -> list[Any]:
-        return list(x)
-
-    @staticmethod
-    def swap01(x: Any) -> Any:
-        return np.swapaxes(x, 0, 1)
+_PLAIN = NumpyOps()  # plain NumPy: no autograd boxes reach the backward pass
 
 
 def backward(a: np.ndarray, h0: np.ndarray, hs: np.ndarray, g: np.ndarray, reverse: bool):
     """(dL/da, dL/db, dL/dh0) of hs = the recurrence over (a, b) from h0, given g = dL/dhs."""
     one = np.ones_like(a[:1])
     if reverse:  # h_t = a_t h_{t+1} + b_t: G_t = g_t + a_{t-1} G_{t-1}, from the first step on
-        big_g = blocked_scan(_Plain, np.concatenate([one, a[:-1]]), g, np.zeros_like(h0), False)
+        big_g = blocked_scan(_PLAIN, np.concatenate([one, a[:-1]]), g, np.zeros_like(h0), False)
         before = np.concatenate([hs[1:], h0[None]])
         return big_g * before, big_g, a[-1] * big_g[-1]
-    big_g = blocked_scan(_Plain, np.concatenate([a[1:], one]), g, np.zeros_like(h0), True)
+    big_g = blocked_scan(_PLAIN, np.concatenate([a[1:], one]), g, np.zeros_like(h0), True)
     before = np.concatenate([h0[None], hs[:-1]])
     return big_g * before, big_g, a[0] * big_g[0]
 
@@ -64,7 +49,7 @@ def recurrence() -> Any:
 
     @primitive
     def linear_scan(a: Any, b: Any, h0: Any, reverse: bool) -> Any:
-        return blocked_scan(_Plain, a, b, h0, reverse)
+        return blocked_scan(_PLAIN, a, b, h0, reverse)
 
     def vjp_maker(argnums: Any, hs: Any, args: Any, kwargs: Any) -> Any:
         a, _, h0, reverse = args

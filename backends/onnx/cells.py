@@ -317,12 +317,6 @@ class OnnxOps:
         ys = [Value(self, n, (steps, *v.shape)) for n, v in zip(names[len(new_leaves) :], y_leaves, strict=True)]
         return _unflatten(new_tree, finals), _unflatten(y_tree, ys)
 
-    def linear_scan(self, a: Value, b: Value, h0: Value, reverse: bool) -> Value:
-        """h_t = a_t h_{t-1} + b_t step by step in a Scan (the graph's steps are open, so no doubling rounds)."""
-        from seqnet.generic import sequential_scan
-
-        return sequential_scan(self, a, b, h0, reverse)
-
 
 def _flatten(tree: Any) -> tuple[list[Value], Any]:
     """The Values of a tree of tuples (None kept as a leaf-less node) and the tree's form."""
@@ -387,7 +381,8 @@ def export_cell(spec: Spec, weights: Weights, opset: int, lengths: bool, initial
         state = tuple(parts) if len(parts) > 1 else parts[0]
     arrays = weights.astype(dtype)
     params = {name: Value(ops, None, arrays[name].shape, arrays[name], base=name) for name in arrays}
-    seq, final, last = cell_forward(spec, ops, params.get, x, state, mask, False)
+    # a linear form step by step in the Scan: the graph's T is open, so no blocked scan over it
+    seq, final, last = cell_forward(spec, ops, params.get, x, state, mask, False, scan="sequential")
     out = last if spec.output_mode == "last" else seq
     if spec.output_size is not None:
         out = ops.linear(out, params["head.weight"], params["head.bias"])
