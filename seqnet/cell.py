@@ -265,10 +265,15 @@ class _RNN(_Builtin):
 class _LSTM(_Builtin):
     def step(self, ops: Any, p: dict[str, Any], gx: Any, state: tuple[Any, ...], spec: Any) -> Any:  # type: ignore[override]  # noqa: E501
         """(i, f, g, o) = split(gx + W_hh h); c' = sig(f) c + sig(i) tanh(g); h' = sig(o) tanh(c') (W_hr h' with a
-        projection)."""
+        projection). With peepholes (rows (i, f, o) of weight_peephole): i += p_i c, f += p_f c, o += p_o c'."""
         h, c = state
         i, f, g, o = ops.split(gx + ops.linear(h, p["weight_hh"], None), 4)
+        peep = p.get("weight_peephole")
+        if peep is not None:  # (3, H): each row a (1, H) slice, broadcast over the batch
+            i, f = i + peep[0:1] * c, f + peep[1:2] * c
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        if peep is not None:
+            o = o + peep[2:3] * c
         h = ops.sigmoid(o) * ops.tanh(c)
         if "weight_hr" in p:
             h = ops.linear(h, p["weight_hr"], None)

@@ -39,7 +39,7 @@ from seqnet.registry import Converter, check_options, converters, get_converter
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, require_spec
 
-CANONICAL_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+CANONICAL_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_peephole)_l(\d+)(_reverse)?$")
 CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
 #: The `mode` string of torch's and Paddle's RNNBase layers -> (cell, activation).
 LAYER_MODES = {
@@ -323,7 +323,7 @@ def finish(imported: Imported, spec_fields: Mapping[str, Any]) -> tuple[Spec, We
 
 def infer_fields(arrays: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
     """The Spec fields that canonical names and shapes determine: cell (from the gate rows), sizes, layers,
-    direction, bias, proj_size, and output_size where `head.weight` is present."""
+    direction, bias, proj_size, peephole, and output_size where `head.weight` is present."""
     found = describe(arrays)
 
     def fail(why: str) -> None:
@@ -350,6 +350,7 @@ def infer_fields(arrays: Mapping[str, np.ndarray], source: str) -> dict[str, Any
         "bidirectional": "weight_ih_l0_reverse" in arrays,
         "bias": "bias_ih_l0" in arrays,
         "proj_size": int(w_hr.shape[0]) if w_hr is not None else 0,
+        "peephole": "weight_peephole_l0" in arrays,
     }
     if "head.weight" in arrays:
         out["output_size"] = int(arrays["head.weight"].shape[0])

@@ -3,9 +3,9 @@
 Requirements: numpy; each backend's framework when that backend is compared.
 
 `GRID` is the one definition of the parity grid that every backend's tests share: each cell kind (rnn with
-tanh, relu and sigmoid; lstm with and without projection; gru reset_after and reset_before) under five
-combinations of layers (1-3), direction, bias, head (none, "sequence", "last"), lengths, initial state
-and batch_first, so every feature meets every cell.
+tanh, relu and sigmoid; lstm with and without projection, and with peepholes; gru reset_after and
+reset_before) under five combinations of layers (1-3), direction, bias, head (none, "sequence", "last"),
+lengths, initial state and batch_first, so every feature meets every cell.
 
 `compare(spec, weights, backends=...)` runs one input through several backends from the same canonical
 weights and reports the largest scaled difference of outputs and final states against the first backend:
@@ -32,6 +32,7 @@ CELL_KINDS: dict[str, dict[str, Any]] = {
     "rnn-sigmoid": {"cell": "rnn", "activation": "sigmoid"},
     "lstm": {"cell": "lstm"},
     "lstm-proj": {"cell": "lstm", "proj_size": 3},
+    "lstm-peephole": {"cell": "lstm", "peephole": True},
     "gru": {"cell": "gru"},
     "gru-reset_before": {"cell": "gru", "gru_variant": "reset_before"},
 }

@@ -62,6 +62,10 @@ class Spec:
         "sequence" (the head on every step) or "last" (on the final states of the top layer's directions).
     cell_options : dict, optional
         A registered cell's own options (its `options` lists them with their defaults); read with `option`.
+    peephole : bool
+        An LSTM's peephole connections (Gers and Schmidhuber 2000; ONNX's LSTM input P, TensorFlow's
+        `use_peepholes`): the input and forget gates see c_{t-1}, the output gate sees c_t, through the weights
+        `weight_peephole_l{k}` (3, H), rows (i, f, o).
 
     Raises
     ------
@@ -90,6 +94,7 @@ class Spec:
     output_size: int | None = None
     output_mode: str = "sequence"
     cell_options: Any = ()
+    peephole: bool = False  # the last field, added last: positional arguments keep their meaning
 
     def __post_init__(self) -> None:
         options = self.cell_options
@@ -187,10 +192,13 @@ class Spec:
         data["cell_options"] = dict(self.cell_options)
         if not data["cell_options"]:
             del data["cell_options"]  # a built-in cell's dict, as before registered cells existed
+        if not data["peephole"]:
+            del data["peephole"]  # as before peepholes existed: files older seqnet versions read
         return data
 
     def __repr__(self) -> str:
-        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "cell_options"]
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                 if f.name != "cell_options" and (f.name != "peephole" or self.peephole)]  # fmt: skip
         if self.cell_options:
             shown.append(f"cell_options={dict(self.cell_options)!r}")
         return f"Spec({', '.join(shown)})"
@@ -300,7 +308,7 @@ def _validate(spec: Spec) -> None:
         value = getattr(spec, name)
         if not _is_int(value) or value < 1:
             fail(name, "a positive integer")
-    for name in ("bidirectional", "bias", "batch_first"):
+    for name in ("bidirectional", "bias", "batch_first", "peephole"):
         if not isinstance(getattr(spec, name), bool):
             fail(name, "True or False")
     if isinstance(spec.dropout, bool) or not isinstance(spec.dropout, (int, float)):
@@ -320,6 +328,8 @@ def _validate(spec: Spec) -> None:
         fail("proj_size", f"0 for cell={spec.cell!r}; proj_size applies to cell='lstm' only")
     if spec.proj_size >= spec.hidden_size and spec.proj_size:
         fail("proj_size", f"smaller than hidden_size={spec.hidden_size}")
+    if spec.peephole and spec.cell != "lstm":
+        fail("peephole", f"False (the default) for cell={spec.cell!r}; peepholes apply to cell='lstm' only")
     if spec.gru_variant not in GRU_VARIANTS:
         fail("gru_variant", f"one of {GRU_VARIANTS}")
     if spec.gru_variant != "reset_after" and spec.cell != "gru":

@@ -9,6 +9,8 @@ H = hidden_size, H_out = proj_size or H, I_k = input_size for k = 0 else D * H_o
     weight_hh_l{k}{s}  (G*H, H_out)
     bias_ih_l{k}{s}    (G*H,)         only when spec.bias
     bias_hh_l{k}{s}    (G*H,)         only when spec.bias
+    weight_peephole_l{k}{s}  (3, H)   only when spec.peephole: rows (i, f, o), the peepholes of the input and
+                                      forget gates (on c_{t-1}) and of the output gate (on c_t)
     weight_hr_l{k}{s}  (P, H)         only when spec.proj_size = P > 0
     head.weight        (output_size, D * H_out)   only when spec.output_size
     head.bias          (output_size,)
@@ -82,7 +84,8 @@ def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
     -------
     dict of str to tuple of int
         Name to shape, in PyTorch's state_dict order: ``weight_ih_l{k}{s}`` (G*H, I_k), ``weight_hh_l{k}{s}``
-        (G*H, H_out), ``bias_ih_l{k}{s}`` and ``bias_hh_l{k}{s}`` (G*H,), ``weight_hr_l{k}{s}`` (P, H),
+        (G*H, H_out), ``bias_ih_l{k}{s}`` and ``bias_hh_l{k}{s}`` (G*H,), ``weight_peephole_l{k}{s}`` (3, H),
+        ``weight_hr_l{k}{s}`` (P, H),
         ``head.weight`` (output_size, D*H_out) and ``head.bias`` (output_size,), where they exist.
     """
     require_spec(spec, "layout")
@@ -97,6 +100,8 @@ def layout(spec: Spec) -> dict[str, tuple[int, ...]]:
         if spec.bias:
             shapes[f"bias_ih_l{layer}{s}"] = (gh,)
             shapes[f"bias_hh_l{layer}{s}"] = (gh,)
+        if spec.peephole:
+            shapes[f"weight_peephole_l{layer}{s}"] = (3, hidden)
         if spec.proj_size:
             shapes[f"weight_hr_l{layer}{s}"] = (spec.proj_size, hidden)
     if spec.output_size is not None:

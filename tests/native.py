@@ -46,7 +46,7 @@ class Torch:
 
     @staticmethod
     def expresses(spec: Spec, direction: str) -> bool:
-        return spec.activation != "sigmoid" and spec.gru_variant == "reset_after"
+        return spec.activation != "sigmoid" and spec.gru_variant == "reset_after" and not spec.peephole
 
     @staticmethod
     def make(spec: Spec, seed: int) -> Native:
@@ -105,7 +105,10 @@ class Paddle:
     @staticmethod
     def expresses(spec: Spec, direction: str) -> bool:
         # Paddle 3.3.1 cannot build its layers without biases: only to_framework (zero biases) takes bias=False
-        return spec.activation != "sigmoid" and spec.gru_variant == "reset_after" and (spec.bias or direction == "to")
+        return (
+            spec.activation != "sigmoid" and spec.gru_variant == "reset_after" and not spec.peephole
+            and (spec.bias or direction == "to")
+        )  # fmt: skip
 
     @staticmethod
     def make(spec: Spec, seed: int) -> Native:
@@ -161,7 +164,7 @@ class Keras:
 
     @staticmethod
     def expresses(spec: Spec, direction: str) -> bool:
-        return not spec.proj_size and spec.batch_first
+        return not spec.proj_size and not spec.peephole and spec.batch_first
 
     @staticmethod
     def make(spec: Spec, seed: int) -> Native:
@@ -237,7 +240,10 @@ class Flax:
     @staticmethod
     def expresses(spec: Spec, direction: str) -> bool:
         # flax cells always hold biases (bias=False goes to flax as zeros, and comes back as bias=True)
-        return not spec.proj_size and spec.gru_variant == "reset_after" and (spec.bias or direction == "to")
+        return (
+            not spec.proj_size and not spec.peephole and spec.gru_variant == "reset_after"
+            and (spec.bias or direction == "to")
+        )  # fmt: skip
 
     @staticmethod
     def make(spec: Spec, seed: int) -> Native:

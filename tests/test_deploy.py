@@ -162,10 +162,7 @@ def _onnx_node_model(op: str, **changes):
     gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
     inits = [numpy_helper.from_array(np.ones((1, gates * 2, 3), np.float32), "W"),
              numpy_helper.from_array(np.ones((1, gates * 2, 2), np.float32), "R")]  # fmt: skip
-    inputs = changes.pop("inputs", ["X", "W", "R"])
-    if "P" in inputs:
-        inits.append(numpy_helper.from_array(np.ones((1, 6), np.float32), "P"))
-    node = helper.make_node(op, inputs, ["Y", "Y_h"], hidden_size=2, **changes)
+    node = helper.make_node(op, ["X", "W", "R"], ["Y", "Y_h"], hidden_size=2, **changes)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", 3])],
                               [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)  # fmt: skip
     return helper.make_model(graph)
@@ -174,7 +171,6 @@ def _onnx_node_model(op: str, **changes):
 @pytest.mark.parametrize(
     "op, changes, message",
     [
-        ("LSTM", {"inputs": ["X", "W", "R", "", "", "", "", "P"]}, r"peepholes \(input P 'P'\)"),
         ("GRU", {"clip": 3.0}, r"clip=3.0; seqnet's cells have no clip"),
         ("LSTM", {"input_forget": 1}, r"input_forget=1"),
         ("GRU", {"activations": ["HardSigmoid", "Tanh"]}, r"activations=\['HardSigmoid', 'Tanh'\]; seqnet's GRU uses"),

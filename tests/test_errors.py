@@ -95,6 +95,14 @@ SPEC_CASES = [
     Bad("proj_size gru", lambda: Spec("gru", 3, 4, proj_size=2), SpecError, r"applies to cell='lstm' only"),
     Bad("proj_size negative", lambda: Spec("lstm", 3, 4, proj_size=-1), SpecError, r"a non-negative integer"),
     Bad(
+        "peephole gru",
+        lambda: Spec("gru", 3, 4, peephole=True),
+        SpecError,
+        r"Spec.peephole=True is not allowed: False \(the default\) for cell='gru'; peepholes apply to cell='lstm' only",
+    ),
+    Bad("peephole mingru", lambda: Spec("mingru", 3, 4, peephole=True), SpecError, r"for cell='mingru'; peepholes"),
+    Bad("peephole str", lambda: Spec("lstm", 3, 4, peephole="yes"), SpecError, r"Spec.peephole='yes' .*True or False"),
+    Bad(
         "gru_variant",
         lambda: Spec("gru", 3, 4, gru_variant="cho"),
         SpecError,

@@ -19,8 +19,9 @@ if importlib.util.find_spec("paddle") is None:  # found without importing: Paddl
 from seqnet_backends.paddle.model import paddle  # noqa: E402  (quiet import)
 
 FUSED_CASES = [
-    c for c in parity.GRID if c.spec.activation != "sigmoid" and c.spec.gru_variant == "reset_after" and c.spec.bias
-]
+    c for c in parity.GRID
+    if c.spec.activation != "sigmoid" and c.spec.gru_variant == "reset_after" and not c.spec.peephole and c.spec.bias
+]  # fmt: skip
 
 
 def _own_layer(spec, weights):

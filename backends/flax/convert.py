@@ -334,6 +334,8 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None, api: str = "nnx
         raise ConversionError(f"cell={cell!r} is not allowed: 'LSTMCell' or 'OptimizedLSTMCell'")
     if spec.proj_size:
         raise cannot_express("flax", "proj_size", spec.proj_size, "flax's LSTM cells have no projection", "jax")
+    if spec.peephole:
+        raise cannot_express("flax", "peephole", True, "flax's LSTM cells have no peephole connections", "jax")
     if spec.gru_variant == "reset_before":
         raise cannot_express(
             "flax", "gru_variant", "reset_before", "flax's GRUCell resets after the hidden product", "jax"

@@ -305,6 +305,8 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None) -> Any:
     keras = _keras()
     if spec.proj_size:
         raise cannot_express("Keras", "proj_size", spec.proj_size, "Keras's LSTM has no projection", "jax")
+    if spec.peephole:
+        raise cannot_express("Keras", "peephole", True, "Keras's LSTM has no peephole connections", "jax")
     if not spec.batch_first:
         raise NotExpressible(
             "Keras's recurrent layers take batch-major input (B, T, I) only: Spec.batch_first=False cannot be "

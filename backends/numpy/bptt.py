@@ -43,7 +43,9 @@ from .fused import tanh_rows
 
 def supports(cell: str, gru_variant: str, params: Params) -> bool:
     """Whether these kernels train this layer-direction (else cells.py does)."""
-    return (cell == "lstm" and params.w_hr is None) or (cell == "gru" and gru_variant == "reset_after")
+    return (cell == "lstm" and params.w_hr is None and params.w_ph is None) or (
+        cell == "gru" and gru_variant == "reset_after"
+    )
 
 
 @dataclass

@@ -38,6 +38,7 @@ class Params:
     b_ih: np.ndarray | None = None
     b_hh: np.ndarray | None = None
     w_hr: np.ndarray | None = None
+    w_ph: np.ndarray | None = None  # an LSTM's peepholes (3, H), rows (i, f, o)
 
     def zeros_like(self) -> Params:
         """A record of zeros of the same shapes (the gradients' start)."""
@@ -46,10 +47,14 @@ class Params:
             return None if a is None else np.zeros_like(a)
 
         return Params(np.zeros_like(self.w_ih), np.zeros_like(self.w_hh), zeros(self.b_ih), zeros(self.b_hh),
-                      zeros(self.w_hr))  # fmt: skip
+                      zeros(self.w_hr), zeros(self.w_ph))  # fmt: skip
 
     def astuple(self) -> tuple[np.ndarray | None, ...]:
-        return (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.w_hr)
+        """The arrays in the order of NAMES."""
+        return (self.w_ih, self.w_hh, self.b_ih, self.b_hh, self.w_hr, self.w_ph)
+
+
+NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_peephole")  # Params' canonical names
 
 
 def _hidden_product(p: Params, h: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
@@ -99,31 +104,43 @@ class RNNCell:
 
 class LSTMCell:
     """Gates (i, f, g, o) = (sig, sig, tanh, sig)(W_ih x + b_ih + W_hh h + b_hh);
-    c' = f * c + i * g;  m = o * tanh(c');  h' = m, or W_hr m with a projection."""
+    c' = f * c + i * g;  m = o * tanh(c');  h' = m, or W_hr m with a projection.
+    With peepholes P (3, H): i and f add P[0] * c and P[1] * c before their sigmoid, o adds P[2] * c'."""
 
     def step(self, p: Params, gx: np.ndarray, h: np.ndarray, c: np.ndarray):
         a = gx + _hidden_product(p, h)
         n = c.shape[1]
-        i, f, o = sigmoid(a[:, :n]), sigmoid(a[:, n : 2 * n]), sigmoid(a[:, 3 * n :])
+        a_i, a_f, a_o = a[:, :n], a[:, n : 2 * n], a[:, 3 * n :]
+        if p.w_ph is not None:
+            a_i, a_f = a_i + p.w_ph[0] * c, a_f + p.w_ph[1] * c
+        i, f = sigmoid(a_i), sigmoid(a_f)
         g = np.tanh(a[:, 2 * n : 3 * n])
         c_new = f * c + i * g
+        o = sigmoid(a_o if p.w_ph is None else a_o + p.w_ph[2] * c_new)
         tc = np.tanh(c_new)
         m = o * tc
         h_new = m if p.w_hr is None else m @ p.w_hr.T
-        return h_new, c_new, (h, c, i, f, g, o, tc, m)
+        return h_new, c_new, (h, c, i, f, g, o, c_new, tc, m)
 
     def back(self, p: Params, cache, dh: np.ndarray, dc: np.ndarray, grads: Params):
-        h, c, i, f, g, o, tc, m = cache
+        h, c, i, f, g, o, c_new, tc, m = cache
         if p.w_hr is None:
             dm = dh
         else:
             grads.w_hr += dh.T @ m
             dm = dh @ p.w_hr
-        dc = dc + dm * o * (1 - tc * tc)
-        da = np.concatenate(
-            [dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g), dm * tc * o * (1 - o)], axis=1
-        )
-        return da, _hidden_back(p, grads, h, da), dc * f
+        da_o = dm * tc * o * (1 - o)
+        dc = dc + dm * o * (1 - tc * tc)  # dL/dc' through h' = o tanh(c')
+        if p.w_ph is not None:
+            dc = dc + da_o * p.w_ph[2]  # and through the output gate's peephole
+        da_i, da_f = dc * g * i * (1 - i), dc * c * f * (1 - f)
+        da = np.concatenate([da_i, da_f, dc * i * (1 - g * g), da_o], axis=1)
+        dc_prev = dc * f
+        if p.w_ph is not None:
+            assert grads.w_ph is not None
+            grads.w_ph += np.stack([(da_i * c).sum(axis=0), (da_f * c).sum(axis=0), (da_o * c_new).sum(axis=0)])
+            dc_prev = dc_prev + da_i * p.w_ph[0] + da_f * p.w_ph[1]
+        return da, _hidden_back(p, grads, h, da), dc_prev
 
 
 class GRUCell:

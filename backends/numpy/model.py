@@ -24,7 +24,7 @@ from seqnet.weights import Weights, as_weights, check_dtype, layer_names
 
 from . import bptt
 from .cell_model import CellModel
-from .cells import OWN_CELLS, Params, make_cell
+from .cells import NAMES, OWN_CELLS, Params, make_cell
 from .fused import FusedDirection
 from .fused import run_direction as run_fused
 
@@ -60,6 +60,7 @@ class NumpyRNN:
                 w.get(f"bias_ih_l{k}{s}"),
                 w.get(f"bias_hh_l{k}{s}"),
                 w.get(f"weight_hr_l{k}{s}"),
+                w.get(f"weight_peephole_l{k}{s}"),
             )  # fmt: skip
             for k, s in layer_names(spec)
         ]
@@ -102,7 +103,7 @@ class NumpyRNN:
                 row = layer * spec.num_directions + d
                 p = self.params[row]
                 c_row = None if c0 is None else c0[row]
-                if self.fused and spec.cell != "rnn" and not keep_cache:  # inference: the fused kernels (fused.py)
+                if self.fused and spec.cell != "rnn" and not spec.peephole and not keep_cache:  # the fused kernels
                     steps_cache: list | bptt.Tape | None = None
                     ys, hn[row], c_last = run_fused(
                         self._fused_for(row), layer_in, h0[row], c_row, mask, d == 1, self.input_chunk
@@ -252,9 +253,7 @@ class NumpyRNN:
                 d_in += dgx @ p.w_ih
             d_seq = d_in
         for (k, s), g in zip(layer_names(spec), pgrads, strict=True):
-            for name, value in zip(
-                ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g.astuple(), strict=True
-            ):
+            for name, value in zip(NAMES, g.astuple(), strict=True):
                 if value is not None:
                     grads[f"{name}_l{k}{s}"] = value
         dx = d_seq.transpose(1, 0, 2) if spec.batch_first else d_seq

@@ -6,9 +6,10 @@ Import reads the standard RNN/LSTM/GRU nodes as `torch.onnx.export`, tf2onnx and
 them: weights as initializers or Constant nodes, several nodes chained as layers (the first node's input
 after a Transpose (1, 0, 2) of the graph's input means batch_first). Gate blocks are reordered from ONNX's
 (LSTM i, o, f, c; GRU z, r, h) into the canonical ones, `B` (D, 2*G*H) split into bias_ih and bias_hh,
-`linear_before_reset` 0 read as the reset-before GRU. Refused by name: peepholes (input P), `clip`,
-`input_forget`, activations other than the defaults (and Tanh, Relu, Sigmoid for RNN), `activation_alpha`
-and `activation_beta`, `layout=1`, a lone `direction="reverse"`, nodes that differ from each other.
+`linear_before_reset` 0 read as the reset-before GRU, an LSTM's peepholes `P` (D, 3*H), rows (i, o, f), as
+`peephole=True` with `weight_peephole_l{k}` rows (i, f, o). Refused by name: `clip`, `input_forget`,
+activations other than the defaults (and Tanh, Relu, Sigmoid for RNN), `activation_alpha` and
+`activation_beta`, `layout=1`, a lone `direction="reverse"`, nodes that differ from each other.
 
 A file `seqnet.export_onnx` wrote carries its Spec in the model's metadata ("seqnet.spec"): batch_first,
 the head and its mode, and the projected LSTM (a Scan, see scan.py) come back from it; other files give the
@@ -73,9 +74,9 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
     meta = {p.key: p.value for p in model.metadata_props}
     stored = Spec.from_json(meta[SPEC_KEY]) if SPEC_KEY in meta else None
     nodes = [node for node in graph.node if node.op_type in _CELLS]
-    if stored is not None and stored.proj_size:
+    if stored is not None and stored.proj_size and not stored.peephole:
         return _from_seqnet_scan(stored, values, source)
-    if stored is not None and not stored.builtin:  # a registered cell: initializers under the canonical names
+    if stored is not None and (not stored.builtin or stored.proj_size):  # cells.py's Scans: canonical names
         from seqnet.weights import layout
 
         missing = [name for name in layout(stored) if name not in values]
@@ -88,7 +89,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
         raise ConversionError(f"{source} holds no RNN, LSTM or GRU node")
     settings = [_node_settings(onnx, node, values, source) for node in nodes]
     for index, s in enumerate(settings[1:], 1):
-        for key in ("cell", "hidden_size", "bidirectional", "activation", "gru_variant", "bias"):
+        for key in ("cell", "hidden_size", "bidirectional", "activation", "gru_variant", "bias", "peephole"):
             if s[key] != settings[0][key]:
                 raise ConversionError(
                     f"{source}: node {nodes[index].name or index} has {key}={s[key]!r} where the first "
@@ -99,6 +100,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
         "cell": first["cell"], "hidden_size": first["hidden_size"], "num_layers": len(nodes),
         "bidirectional": first["bidirectional"], "bias": first["bias"], "activation": first["activation"],
         "gru_variant": first["gru_variant"], "input_size": int(first["W"].shape[2]), "proj_size": 0,
+        "peephole": first["peephole"],
         "batch_first": _batch_first(graph, nodes[0]),
     }  # fmt: skip
     arrays: dict[str, np.ndarray] = {}
@@ -110,6 +112,8 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
             if s["B"] is not None:
                 arrays[f"bias_ih_l{k}{suffix}"] = from_onnx_order(s["B"][d][:gh], s["cell"])
                 arrays[f"bias_hh_l{k}{suffix}"] = from_onnx_order(s["B"][d][gh:], s["cell"])
+            if s["P"] is not None:  # ONNX's rows (i, o, f) -> canonical (i, f, o)
+                arrays[f"weight_peephole_l{k}{suffix}"] = s["P"][d].reshape(3, -1)[[0, 2, 1]]
     if stored is not None:  # seqnet's own file: what the graph cannot say, and the head
         fields.update(batch_first=stored.batch_first, output_mode=stored.output_mode, dropout=stored.dropout)
         if stored.output_size is not None:
@@ -132,8 +136,6 @@ def _node_settings(onnx: Any, node: Any, values: dict, source: str) -> dict[str,
     if attrs.get("layout", 0):
         raise ConversionError(f"{where}: layout={attrs['layout']} (batch-major X); seqnet reads layout=0 nodes")
     inputs = list(node.input) + [""] * 8
-    if node.op_type == "LSTM" and inputs[7]:
-        raise ConversionError(f"{where}: peepholes (input P {inputs[7]!r}); seqnet's LSTM has no peephole connections")
     direction = attrs.get("direction", "forward")
     if direction not in ("forward", "bidirectional"):
         raise ConversionError(
@@ -168,6 +170,7 @@ def _node_settings(onnx: Any, node: Any, values: dict, source: str) -> dict[str,
         "gru_variant": "reset_before" if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0)
         else "reset_after",
         "W": value(inputs[1], "W"), "R": value(inputs[2], "R"), "B": value(inputs[3], "B"), "bias": bool(inputs[3]),
+        "P": value(inputs[7], "P") if node.op_type == "LSTM" else None, "peephole": bool(inputs[7]),
     }  # fmt: skip
 
 

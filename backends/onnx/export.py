@@ -6,12 +6,14 @@ One RNN/LSTM/GRU node per layer (both directions in one node, `direction="bidire
 initializers in ONNX's layout: `W` (D, G*H, I), `R` (D, G*H, H), `B` (D, 2*G*H) = [input biases, recurrent
 biases]; gate blocks LSTM (i, o, f, c) = canonical blocks (0, 3, 1, 2), GRU (z, r, h) = (1, 0, 2).
 `linear_before_reset` is 1 for the reset-after GRU and 0 for the reset-before one; the RNN's
-`activations` is Tanh, Relu or Sigmoid. Layers chain through Transpose + Reshape of Y (T, D, B, H) into
+`activations` is Tanh, Relu or Sigmoid. An LSTM's peepholes are the input `P` (D, 3*H), rows (i, o, f) =
+canonical rows (0, 2, 1). Layers chain through Transpose + Reshape of Y (T, D, B, H) into
 (T, B, D*H). With `lengths`, `sequence_lens` gives PyTorch's packed semantics (zero outputs past a length,
 the final state at the last valid step, the reverse direction within each length); a head in sequence
 mode is masked the same way. `output_mode="last"` reads the top layer's `Y_h`.
 
-proj_size: ONNX's LSTM has no projection. Such a spec is expressed by a `Scan` over an LSTM cell with the
+proj_size: ONNX's LSTM has no projection (a projected LSTM with peepholes runs the registry's LSTM step in
+Scans, cells.py, as registered cells do). Such a spec is expressed by a `Scan` over an LSTM cell with the
 projection (scan.py; the reverse direction through `ReverseSequence` within each length), decided by
 measurement rather than refused: it computes the same function (tested over the parity grid), and on ONNX
 Runtime 1.32's CPU (2-core AMD EPYC, 2 threads, B64 T100 I128 H256, median of 15) a Scan LSTM with
@@ -100,7 +102,7 @@ def export(
     dtype = dtype or weights.dtype.name
     if dtype not in ("float32", "float64"):
         raise ConversionError(f"dtype={dtype!r} is not allowed: 'float32' or 'float64'")
-    if spec.cell not in OPS:  # no standard operator: the cell's step traced into Scans (cells.py)
+    if spec.cell not in OPS or (spec.peephole and spec.proj_size):  # the cell's step traced into Scans (cells.py)
         from .cells import export_cell
 
         model = export_cell(spec, weights, opset, lengths, initial_state, dtype)
@@ -223,6 +225,9 @@ def _fused_layer(
     names += [seq_lens, h_init]
     if spec.cell == "lstm":
         names.append(c_init)
+    if spec.peephole:  # ONNX's P rows (i, o, f): canonical rows (0, 2, 1)
+        p = np.stack([weights[f"weight_peephole{s}"][[0, 2, 1]].reshape(-1) for s in directions])
+        names.append(g.const(p, f"P_l{k}"))
     while names and names[-1] == "":
         names.pop()
     attrs: dict[str, Any] = {

@@ -4,7 +4,7 @@ Requirements: paddlepaddle (>= 3.0).
 
 Fused path: `paddle.nn.SimpleRNN` / `LSTM` / `GRU` for every spec they express (they match PyTorch's
 equations and gate orders); the generic path runs seqnet.generic's cell loop in paddle ops for the rest
-(`activation="sigmoid"`, `gru_variant="reset_before"`) or when asked for with fused=False.
+(`activation="sigmoid"`, `gru_variant="reset_before"`, `peephole=True`) or when asked for with fused=False.
 
 Where Paddle differs from seqnet's conventions, this module maps them explicitly (checked against Paddle
 3.3 itself, see ../shared/design/weight-layouts.md and the tests):
@@ -85,6 +85,8 @@ def missing_form(spec: Spec) -> tuple[str, str] | None:
         return "activation", "paddle.nn.SimpleRNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
         return "gru_variant", "paddle.nn.GRU applies the reset gate after the hidden product only"
+    if spec.peephole:
+        return "peephole", "paddle.nn.LSTM has no peephole connections"
     return None
 
 

@@ -89,7 +89,7 @@ def _require_expressible(spec: Spec) -> None:
 
     reason = fused_reason(spec)
     if reason:
-        field = "activation" if spec.cell == "rnn" else "gru_variant"
+        field = "activation" if spec.cell == "rnn" else "peephole" if spec.peephole else "gru_variant"
         raise cannot_express("torch.nn", field, getattr(spec, field), reason, "torch")
 
 

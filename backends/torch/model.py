@@ -4,9 +4,9 @@ Requirements: torch (>= 2.4).
 
 Fused path: `nn.RNN` / `nn.LSTM` / `nn.GRU` (oneDNN on CPU, cuDNN on GPU) for every spec they express;
 lengths go through packed sequences. Generic path: `GenericRNN`, the same cells written as a step loop in
-torch ops, for what the fused layers cannot express (`activation="sigmoid"`, `gru_variant="reset_before"`)
-or when asked for with `build(..., fused=False)`. Both keep the canonical parameter names, so
-`model.rnn.state_dict()` is a plain PyTorch RNN state_dict on the fused path.
+torch ops, for what the fused layers cannot express (`activation="sigmoid"`, `gru_variant="reset_before"`,
+`peephole=True`) or when asked for with `build(..., fused=False)`. Both keep the canonical parameter names,
+so `model.rnn.state_dict()` is a plain PyTorch RNN state_dict on the fused path.
 
 Shapes: x (B, T, I) or (T, B, I) when batch_first=False; h (L*D, B, H_out); c (L*D, B, H); lengths (B,).
 
@@ -47,6 +47,8 @@ def fused_reason(spec: Spec) -> str | None:
         return "nn.RNN offers tanh and relu only"
     if spec.cell == "gru" and spec.gru_variant == "reset_before":
         return "nn.GRU applies the reset gate after the hidden product only"
+    if spec.peephole:
+        return "nn.LSTM has no peephole connections"
     return None
 
 

@@ -34,7 +34,7 @@ from seqnet.spec import CELLS, GRU_VARIANTS, OUTPUT_MODES, Spec, activations_of
 from seqnet.weights import Weights, init_weights
 
 _FIELDS = {"cell", "input_size", "hidden_size", "num_layers", "bidirectional", "bias", "batch_first", "dropout",
-           "activation", "proj_size", "gru_variant", "output_size", "output_mode"}  # fmt: skip
+           "activation", "proj_size", "gru_variant", "output_size", "output_mode", "peephole"}  # fmt: skip
 
 
 def _strategy(value: Any) -> st.SearchStrategy:
@@ -65,7 +65,7 @@ def specs(
     **fixed
         A Spec field fixed to a value or to a strategy of values (``cell="gru"``,
         ``bidirectional=st.just(True)``); fields that apply to one cell only (activation, proj_size,
-        gru_variant) are drawn where they apply.
+        gru_variant, peephole) are drawn where they apply.
 
     Returns
     -------
@@ -96,6 +96,7 @@ def specs(
         "proj_size": pick("proj_size", st.integers(0, hidden - 1) if cell == "lstm" and hidden > 1 else st.just(0)),
         "output_size": pick("output_size", st.none() | st.integers(1, max_output)),
         "output_mode": pick("output_mode", st.sampled_from(OUTPUT_MODES)),
+        "peephole": pick("peephole", st.booleans() if cell == "lstm" else st.just(False)),
     }
     fields["dropout"] = pick("dropout", st.just(0.0) if fields["num_layers"] == 1 else st.sampled_from([0.0, 0.25]))
     return Spec(**fields)
