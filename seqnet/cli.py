@@ -1,4 +1,5 @@
-"""The `seqnet` command: `seqnet info`, `seqnet convert SRC DST`, `seqnet demo NAME`, `seqnet bench`.
+"""The `seqnet` command: `seqnet info`, `seqnet inspect FILE`, `seqnet convert SRC DST`, `seqnet demo NAME`,
+`seqnet bench`.
 
 Requirements: standard library and numpy; each subcommand imports what it needs when it runs.
 """
@@ -81,6 +82,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    """What a model file holds, read without running any of it."""
+    from seqnet import files
+
+    print(files.inspect(args.file, framework=args.framework))
+    return 0
+
+
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     """The benchmark harness (benchmarks/run.py): it measures each framework in a process of its own, with
     every thread pool set to --threads before the framework is imported. Every argument, -h included, is
@@ -104,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("info", help="version, each backend (installed? its devices), the default backend").set_defaults(
         run=_info
     )
+    inspect = sub.add_parser(
+        "inspect",
+        help="list the recurrent layers, cells or ONNX nodes a model file holds, the Spec of each, and the rest",
+        description="Reads FILE (.pt, .pth, .pdparams, .safetensors, .onnx) as `seqnet convert` reads it, running "
+        "nothing in it: torch.load(weights_only=True), Paddle's restricted unpickler, safetensors, ONNX's protobuf.",
+    )
+    inspect.add_argument("file")
+    inspect.add_argument("--framework", choices=["torch", "paddle"], default=None,
+                         help="the naming of a plain safetensors state dict (default: found)")  # fmt: skip
+    inspect.set_defaults(run=_inspect)
     convert = sub.add_parser(
         "convert",
         help="convert a model file (.pt, .pth, .pdparams, .safetensors, .onnx) into another, and check both agree",

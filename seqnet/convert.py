@@ -21,45 +21,27 @@ converter module defines the same functions (Keras 3's one-folder-per-backend pa
 `Imported.fields` holds the Spec fields the object determines; the caller's keyword arguments give the
 rest (what a checkpoint cannot hold: batch_first, activation, gru_variant, output_mode, ...) and may not
 contradict what the object says.
+
+The way through is one-directional: this module (the public API) calls seqnet.files for a path and the
+converters for an object; seqnet.files calls the converters' readers; they all build on seqnet.imported
+(`Imported`, `finish`, `infer_fields`, ...), which imports none of them. Nothing calls back up.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from seqnet.errors import ConversionError, NotExpressible, SeqnetError, SpecError, WeightsError
+from seqnet import files
+from seqnet.errors import ConversionError, NotExpressible, SeqnetError
+from seqnet.imported import Imported, finish, head_name
 from seqnet.registry import Converter, check_options, converters, get_converter
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, require_spec
-
-CANONICAL_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_peephole)_l(\d+)(_reverse)?$")
-CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
-#: The `mode` string of torch's and Paddle's RNNBase layers -> (cell, activation).
-LAYER_MODES = {
-    "RNN_TANH": ("rnn", "tanh"),
-    "RNN_RELU": ("rnn", "relu"),
-    "LSTM": ("lstm", "tanh"),
-    "GRU": ("gru", "tanh"),
-}
-
-
-@dataclass
-class Imported:
-    """What a converter read: Spec fields, canonical arrays (NumPy), and a description of the source for
-    error messages (`found` lists what the source held, for an error about an inconsistent checkpoint)."""
-
-    fields: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-    source: str
-    found: list[str] = field(default_factory=list)
-    prefix: str = ""  # where a checkpoint held the layer
 
 
 def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fields: Any) -> tuple[Spec, Weights]:
@@ -68,7 +50,9 @@ def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fie
     Parameters
     ----------
     obj : object or path
-        A torch ``nn.RNN``/``LSTM``/``GRU``; a paddle ``nn.SimpleRNN``/``LSTM``/``GRU``; a Keras 3 ``SimpleRNN``,
+        A torch ``nn.RNN``/``LSTM``/``GRU`` or ``nn.RNNCell``/``LSTMCell``/``GRUCell`` (a one-layer Spec); a paddle
+        ``nn.SimpleRNN``/``LSTM``/``GRU``, ``nn.SimpleRNNCell``/``LSTMCell``/``GRUCell``, or ``nn.RNN``/``nn.BiRNN``
+        over such cells; a Keras 3 ``SimpleRNN``,
         ``LSTM``, ``GRU``, ``Bidirectional``, or a ``Sequential``/functional model that is a plain chain of them
         (``Dropout`` between, one final linear ``Dense``); a flax NNX ``nnx.RNN``/``nnx.Bidirectional`` (or a
         list or ``nnx.Sequential`` of them), or a linen cell, ``nn.RNN`` or ``nn.Bidirectional`` with
@@ -116,8 +100,9 @@ def to_framework(spec: Spec, weights: Mapping[str, Any], framework: str, *, into
         A layer you already have (with a head, the pair (layer, linear)): its hyper-parameters are checked
         against the spec and the weights loaded into it.
     **options
-        The converter's: torch ``device``, ``dtype``; flax ``api``, ``cell``; onnx ``opset``, ``lengths``,
-        ``initial_state``.
+        The converter's: torch ``device``, ``dtype``; torch and Paddle ``cell=True`` (the framework's own cell,
+        ``nn.LSTMCell`` and the like, for a one-layer spec; Paddle's ``nn.BiRNN`` of two for a bidirectional one);
+        flax ``api``, ``cell`` (its LSTM cell class); onnx ``opset``, ``lengths``, ``initial_state``.
 
     Returns
     -------
@@ -187,11 +172,11 @@ def from_state_dict(
     if not hasattr(impl, "from_state_dict"):
         raise ConversionError(f"framework={framework!r} has no state dicts: one of {_with('from_state_dict')}")
     arrays = {str(name): value for name, value in state_dict.items()}
-    return finish(impl.from_state_dict(arrays, prefix, _head_name(head)), spec_fields)
+    return finish(impl.from_state_dict(arrays, prefix, head_name(head)), spec_fields)
 
 
 def to_state_dict(
-    spec: Spec, weights: Mapping[str, Any], framework: str, prefix: str = "", head: str = "head"
+    spec: Spec, weights: Mapping[str, Any], framework: str, prefix: str = "", head: str = "head", cell: bool = False
 ) -> dict[str, Any]:
     """The entries the framework's own layer holds for `spec`, ready for ``load_state_dict`` / ``set_state_dict``.
 
@@ -205,6 +190,9 @@ def to_state_dict(
         Put before each of the layer's names ("encoder.").
     head : str
         The name of the head's entries.
+    cell : bool
+        The names the framework's cell holds (`weight_ih`, ..., no `_l0`; Paddle's `cell_fw.` and `cell_bw.`
+        for a bidirectional spec, as its `nn.BiRNN` holds them), for a one-layer spec.
 
     Returns
     -------
@@ -216,7 +204,9 @@ def to_state_dict(
     impl = get_converter(framework).load()
     if not hasattr(impl, "to_state_dict"):
         raise ConversionError(f"framework={framework!r} has no state dicts: one of {_with('to_state_dict')}")
-    return impl.to_state_dict(spec, checked, prefix, _head_name(head) or "head")
+    if not isinstance(cell, bool):
+        raise ConversionError(f"cell={cell!r} is not allowed: True or False")
+    return impl.to_state_dict(spec, checked, prefix, head_name(head) or "head", cell=cell)
 
 
 def export_onnx(
@@ -285,7 +275,6 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
     return owner(obj).load().run(obj, x, state, lengths)
 
 
-# -- shared by the converters ---------------------------------------------------------------------------------
 def owner(obj: Any) -> Converter:
     """The converter owning one of `obj`'s classes (or, for a list or tuple, its first element's)."""
     probe = obj[0] if isinstance(obj, (list, tuple)) and obj else obj
@@ -300,161 +289,16 @@ def owner(obj: Any) -> Converter:
     )
 
 
-def finish(imported: Imported, spec_fields: Mapping[str, Any]) -> tuple[Spec, Weights]:
-    """The Spec from what the source determines plus the caller's fields, and the weights checked against it."""
-    allowed = {f.name for f in fields(Spec)}
-    unknown = sorted(set(spec_fields) - allowed)
-    if unknown:
-        raise SpecError(f"unknown Spec field(s) {unknown}; allowed: {sorted(allowed)}")
-    clashes = [
-        f"{name}={value!r} contradicts {imported.source}, which has {name}={imported.fields[name]!r}"
-        for name, value in spec_fields.items()
-        if name in imported.fields and imported.fields[name] != value
-    ]
-    if clashes:
-        raise ConversionError("; ".join(clashes))
-    spec = Spec(**{**imported.fields, **spec_fields})
-    try:
-        return spec, as_weights(spec, imported.arrays)
-    except WeightsError as exc:
-        found = ("\n found:\n  " + "\n  ".join(imported.found)) if imported.found else ""
-        raise ConversionError(f"{imported.source} is inconsistent: {exc}{found}") from exc
-
-
-def infer_fields(arrays: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
-    """The Spec fields that canonical names and shapes determine: cell (from the gate rows), sizes, layers,
-    direction, bias, proj_size, peephole, and output_size where `head.weight` is present."""
-    found = describe(arrays)
-
-    def fail(why: str) -> None:
-        raise ConversionError(f"{source}: {why}; found:\n  " + "\n  ".join(found or ["nothing"]))
-
-    w_ih, w_hh, w_hr = arrays.get("weight_ih_l0"), arrays.get("weight_hh_l0"), arrays.get("weight_hr_l0")
-    if w_ih is None or w_hh is None:
-        fail("no weight_ih_l0 and weight_hh_l0, the first layer of a recurrent layer")
-    assert w_ih is not None and w_hh is not None
-    if w_ih.ndim != 2 or w_hh.ndim != 2 or (w_hr is not None and w_hr.ndim != 2):
-        fail("weight_ih_l0, weight_hh_l0 and weight_hr_l0 must be matrices")
-    rows, input_size = w_ih.shape
-    hidden = w_hr.shape[1] if w_hr is not None else w_hh.shape[1]
-    if hidden < 1 or rows % hidden or rows // hidden not in CELL_OF_GATES:
-        fail(f"weight_ih_l0 has {rows} rows: not 1, 3 or 4 gate blocks (rnn, gru, lstm) of hidden size {hidden}")
-    layers = sorted({int(m.group(2)) for name in arrays if (m := CANONICAL_NAME.match(name))})
-    if layers != list(range(len(layers))):
-        fail(f"layers {layers} are not numbered 0..L-1")
-    out: dict[str, Any] = {
-        "cell": CELL_OF_GATES[rows // hidden],
-        "input_size": int(input_size),
-        "hidden_size": int(hidden),
-        "num_layers": len(layers),
-        "bidirectional": "weight_ih_l0_reverse" in arrays,
-        "bias": "bias_ih_l0" in arrays,
-        "proj_size": int(w_hr.shape[0]) if w_hr is not None else 0,
-        "peephole": "weight_peephole_l0" in arrays,
-    }
-    if "head.weight" in arrays:
-        out["output_size"] = int(arrays["head.weight"].shape[0])
-    return out
-
-
-def find_prefix(names: list[str], prefix: str, pattern: str, source: str) -> str:
-    """The one prefix under `prefix` at which `pattern` (a regex with one group, the prefix, matching a
-    recurrent layer's first-layer weight name) occurs; an error listing them if none or several do."""
-    found = sorted({m.group(1) for name in names if (m := re.match(pattern, name)) and m.group(1).startswith(prefix)})
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        sample = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        raise ConversionError(f"{source} holds no recurrent layer under prefix {prefix!r}; its entries: {sample}")
-    raise ConversionError(f"{source} holds several recurrent layers: {found}; pass prefix= one of them")
-
-
-def describe(arrays: Mapping[str, Any]) -> list[str]:
-    """'name [shape]' for each entry, for error messages."""
-    return [f"{name} {list(np.shape(value))}" for name, value in arrays.items()]
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """A NumPy array of a torch or paddle tensor, a jax array or an array-like (half floats as float32)."""
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach"):
-        value = value.detach()
-    if hasattr(value, "cpu"):
-        value = value.cpu()
-    if str(getattr(value, "dtype", "")).rsplit(".", 1)[-1] in ("bfloat16", "float16") and hasattr(value, "float"):
-        value = value.float()
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    array = np.asarray(value)
-    return array.astype(np.float32) if array.dtype == np.float16 else array
-
-
-def canonical_float(value: Any) -> np.ndarray:
-    """A weight as a canonical float32 or float64 NumPy array (float16 and bfloat16 widened to float32)."""
-    array = to_numpy(value)
-    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
-
-
-def head_entries(arrays: Mapping[str, Any], head: str, transposed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The canonical weight (out, in) and bias (out,) of the linear layer `head` in a checkpoint's arrays;
-    `transposed`: the file stores the weight (in, out), as Paddle's Linear does. A missing bias is zeros."""
-    if f"{head}.weight" not in arrays:
-        linear = sorted(name[: -len(".weight")] for name in arrays if name.endswith(".weight"))
-        raise ConversionError(f"head={head!r}: the checkpoint has no {head}.weight; layers with a weight: {linear}")
-    weight = canonical_float(arrays[f"{head}.weight"])
-    if weight.ndim != 2:
-        layout = "(in, out)" if transposed else "(out, in)"
-        raise ConversionError(f"head={head!r}: {head}.weight has shape {list(weight.shape)}, not {layout}")
-    if transposed:
-        weight = np.ascontiguousarray(weight.T)
-    bias = arrays.get(f"{head}.bias")
-    return weight, (canonical_float(bias) if bias is not None else np.zeros(weight.shape[0], weight.dtype))
-
-
-def cannot_express(framework: str, field_: str, value: Any, why: str, backend: str) -> NotExpressible:
-    """The error for a Spec the framework's standard layer cannot express, pointing to a seqnet backend."""
-    return NotExpressible(
-        f"{framework} has no standard layer for Spec.{field_}={value!r}: {why}; "
-        f"seqnet.build(spec, {backend!r}) runs this spec"
-    )
-
-
-def apply_head(
-    spec: Spec, seq: np.ndarray, hn: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None
-) -> np.ndarray:
-    """seqnet's outputs from a framework layer's sequence outputs and final h, in NumPy: the concatenated last
-    states of the top layer for output_mode="last", then the head (weight (out, in)) if there is one."""
-    feats = np.concatenate(list(hn[-spec.num_directions :]), axis=1) if spec.output_mode == "last" else seq
-    return feats if weight is None else feats @ np.asarray(weight).T + np.asarray(bias)
-
-
-def check_fits(spec: Spec, fields_: Mapping[str, Any], what: str) -> None:
-    """A ConversionError listing every hyper-parameter of `what` (a user's layer given as into=) that differs
-    from the spec's."""
-    wrong = [
-        f"{name}={value!r} (the spec has {getattr(spec, name)!r})"
-        for name, value in fields_.items()
-        if getattr(spec, name) != value
-    ]
-    if wrong:
-        raise ConversionError(f"into={what} does not fit the spec: it has " + ", ".join(wrong))
-
-
 def _from_path(path: Path, params: Any = None, head: Any = None, **spec_fields: Any) -> tuple[Spec, Weights]:
     """A model file by its suffix (seqnet.files.read): a checkpoint infers its Spec as from_state_dict does."""
-    from seqnet.files import read
-
     if params is not None:
         raise ConversionError("params= is for flax.linen modules, not for a file")
-    found = read(path, head=head, **spec_fields)
+    found = files.read(path, head=head, **spec_fields)
     return found.spec, found.weights
 
 
 def _suffixes() -> list[str]:
-    from seqnet.files import formats
-
-    return sorted(formats())
+    return sorted(files.formats())
 
 
 def _with(function: str) -> list[str]:
@@ -466,11 +310,3 @@ def _with(function: str) -> list[str]:
         except SeqnetError:
             continue
     return names
-
-
-def _head_name(head: str | None) -> str | None:
-    if head is None:
-        return None
-    if not isinstance(head, str) or not head.strip("."):
-        raise ConversionError(f"head={head!r} is not allowed: the name of the linear layer, such as 'fc'")
-    return head.rstrip(".")

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.convert import Imported, finish
-from seqnet.errors import ConversionError, NotExpressible
+from seqnet.errors import ConversionError, NotExpressible, SeqnetError
+from seqnet.imported import Found, Imported, finish, head_name, to_numpy
 from seqnet.io import SPEC_KEY, from_contents, read_safetensors, save
 from seqnet.parity import TOLERANCE, scaled_diff
-from seqnet.registry import Converter, converters
+from seqnet.registry import Converter, converters, get_converter
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
@@ -89,13 +89,11 @@ def read(
 def _checkpoint(
     path: Path, naming: str, arrays: dict, prefix: str, head: str | None, spec_fields: dict, run_as: str
 ) -> ModelFile:
-    from seqnet.convert import _head_name, get_converter, to_numpy
-
     impl = get_converter(naming).load()
-    imported = impl.from_state_dict({k: to_numpy(v) for k, v in arrays.items()}, prefix, _head_name(head))
+    imported = impl.from_state_dict({k: to_numpy(v) for k, v in arrays.items()}, prefix, head_name(head))
     imported.source = f"{str(path)!r} ({imported.source.removeprefix('the ')})"
     spec, weights = finish(imported, spec_fields)
-    return ModelFile(path, run_as, spec, weights, imported.prefix, _head_name(head))
+    return ModelFile(path, run_as, spec, weights, imported.prefix, head_name(head))
 
 
 def write(path: str | os.PathLike, spec: Spec, weights: Weights, prefix: str = "", head: str = "head") -> ModelFile:
@@ -139,3 +137,77 @@ def compare(source: ModelFile, target: ModelFile, seed: int = 0, batch: int = 3,
     a, ran_a = run(source, x)
     b, ran_b = run(target, x)
     return {"difference": scaled_diff(a, b), "tolerance": TOLERANCE[dtype], "source": ran_a, "target": ran_b}
+
+
+# -- seqnet inspect: what a file holds, read without running any of it -------------------------------------------
+@dataclass
+class Inventory:
+    """What `inspect` found in a file: its format, the recurrent parts, and every other entry ('name [shape]',
+    or an ONNX graph's other operators)."""
+
+    path: Path
+    format: str
+    found: list[Found]
+    other: list[str]
+
+    def __str__(self) -> str:
+        kinds = ", ".join(
+            f"{sum(f.kind == k for f in self.found)} {k}(s)" for k in dict.fromkeys(f.kind for f in self.found)
+        )
+        lines = [f"{self.path} ({self.format}): {kinds or 'no recurrent layer, cell or node'}"]
+        for f in self.found:
+            lines.append(
+                f"  {f.kind} {f.where!r}: {f.spec if f.spec is not None else 'not a seqnet Spec: ' + f.problem}"
+            )
+            lines += [f"      {entry}" for entry in f.entries]
+        if self.other:
+            lines.append(f"  other entries ({len(self.other)}):")
+            lines += [f"      {entry}" for entry in self.other]
+        return "\n".join(lines)
+
+
+def inspect(path: str | os.PathLike, framework: str | None = None) -> Inventory:
+    """The recurrent layers, cells or nodes a model file holds, the Spec read from each, and its other entries,
+    read as `read` reads (torch.load(weights_only=True), Paddle's restricted unpickler, safetensors, ONNX's
+    protobuf), so nothing in the file runs. A checkpoint's Specs hold what its names and shapes say
+    (batch_first, an RNN's activation and the like take their defaults)."""
+    path = Path(path)
+    if path.suffix.lower() not in formats():
+        raise ConversionError(f"{str(path)!r}: a path must end in one of {sorted(formats())}")
+    if not path.is_file():
+        raise ConversionError(f"{str(path)!r} does not exist or is not a file")
+    if path.suffix.lower() == ".safetensors":
+        arrays, metadata = read_safetensors(path)
+        if SPEC_KEY in metadata:
+            spec, weights = from_contents(arrays, metadata, repr(str(path)))
+            return Inventory(path, "seqnet", [Found("model", "", spec, _described(weights))], [])
+        naming = framework or ("paddle" if any(".cell" in name for name in arrays) else "torch")
+        return _inventory(path, f"{naming} state dict in safetensors", naming, dict(arrays))
+    converter = _converter(path)
+    impl = converter.load()
+    if hasattr(impl, "inventory"):  # a graph format (ONNX): the converter lists its nodes
+        found, other = impl.inventory(path)
+        return Inventory(path, converter.name, found, other)
+    return _inventory(path, f"{converter.name} checkpoint", converter.name, impl.read_file(path))
+
+
+def _inventory(path: Path, what: str, naming: str, arrays: dict[str, Any]) -> Inventory:
+    impl = get_converter(naming).load()
+    arrays = {k: to_numpy(v) for k, v in arrays.items()}
+    names = list(arrays)
+    found, used = [], set()
+    for prefix, kind in sorted(impl.layer_prefixes(names).items()):
+        try:
+            imported = impl.from_state_dict(arrays, prefix, None)
+            spec, problem = finish(imported, {})[0], ""
+        except SeqnetError as exc:
+            imported, spec, problem = None, None, str(exc).split("; found:")[0]
+        mine = imported.used if imported is not None else [n for n in names if n.startswith(prefix)]
+        used.update(mine)
+        found.append(Found(kind, prefix, spec, [f"{n} {list(arrays[n].shape)}" for n in mine], problem))
+    other = [f"{n} {list(arrays[n].shape)}" for n in names if n not in used]
+    return Inventory(path, what, found, other)
+
+
+def _described(arrays: Any) -> list[str]:
+    return [f"{name} {list(np.shape(value))}" for name, value in arrays.items()]

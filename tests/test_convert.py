@@ -443,7 +443,10 @@ def test_checkpoint_errors_list_what_was_found():
         "dec.weight_ih_l0": torch.zeros(8, 3),
         "dec.weight_hh_l0": torch.zeros(8, 2),
     }
-    with pytest.raises(seqnet.ConversionError, match=r"several recurrent layers: \['dec.', 'enc.'\]; pass prefix="):
+    with pytest.raises(
+        seqnet.ConversionError,
+        match=r"several recurrent layers or cells: 'dec.' \(layer\), 'enc.' \(layer\); pass prefix=",
+    ):
         seqnet.from_state_dict(two)
     assert seqnet.from_state_dict(two, prefix="dec.")[0].cell == "lstm"
     with pytest.raises(
@@ -458,10 +461,10 @@ def test_checkpoint_errors_list_what_was_found():
     }
     with pytest.raises(
         seqnet.ConversionError,
-        match=r"(?s)is inconsistent: .*missing weight_hh_l1 \[12, 4\].*\n found:\n  weight_ih_l0 \[12, 3\]",
+        match=r"(?s)is inconsistent: .*missing weight_hh_l1 \[12, 4\].*\n found:\n  rnn.weight_ih_l0 \[12, 3\]",
     ):
         seqnet.from_state_dict(broken)
-    with pytest.raises(seqnet.ConversionError, match=r"no recurrent layer under prefix 'x.'"):
+    with pytest.raises(seqnet.ConversionError, match=r"no recurrent layer or cell under prefix 'x.'"):
         seqnet.from_state_dict(two, prefix="x.")
     with pytest.raises(seqnet.ConversionError, match=r"head='fc': the checkpoint has no fc.weight"):
         seqnet.from_state_dict(two, prefix="enc.", head="fc")
@@ -602,10 +605,14 @@ def test_torch_and_paddle_refuse_what_is_not_a_recurrent_layer():
     import torch
     from seqnet_backends.paddle.model import paddle
 
-    with pytest.raises(seqnet.ConversionError, match=r"reads torch's nn.RNN, nn.LSTM and nn.GRU .* not a Linear"):
+    with pytest.raises(
+        seqnet.ConversionError,
+        match=r"reads torch's nn.RNN, nn.LSTM and nn.GRU, nn.RNNCell, nn.LSTMCell and nn.GRUCell .* not a Linear",
+    ):
         seqnet.from_framework(torch.nn.Linear(2, 3))
     with pytest.raises(
-        seqnet.ConversionError, match=r"reads Paddle's nn.SimpleRNN, nn.LSTM and nn.GRU .* not a Linear"
+        seqnet.ConversionError,
+        match=r"reads Paddle's nn.SimpleRNN, nn.LSTM and nn.GRU, nn.SimpleRNNCell, .* not a Linear",
     ):
         seqnet.from_framework(paddle.nn.Linear(2, 3))
     with pytest.raises(seqnet.ConversionError, match=r"head has in_features=5: the recurrent layer gives 8"):

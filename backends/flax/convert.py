@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.convert import Imported, cannot_express, canonical_float, check_fits
+from seqnet.imported import Imported, cannot_express, canonical_float, check_fits
 from seqnet.errors import ConversionError, import_framework
 from seqnet.spec import Spec
 from seqnet.weights import Weights

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.convert import Imported, cannot_express, canonical_float, check_fits
+from seqnet.imported import Imported, cannot_express, canonical_float, check_fits
 from seqnet.errors import ConversionError, NotExpressible, import_framework
 from seqnet.registry import _findable
 from seqnet.spec import Spec

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.convert import Imported, canonical_float, describe
+from seqnet.imported import Found, Imported, canonical_float, describe
 from seqnet.errors import ConversionError, import_framework
 from seqnet.io import SPEC_KEY, atomic_write
 from seqnet.spec import Spec
@@ -271,3 +271,55 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
         )
     results = session.run(None, feeds)
     return results[0], (tuple(results[1:]) if len(results) > 2 else results[1])
+
+
+def inventory(path: Any) -> tuple[list[Any], list[str]]:
+    """(the RNN, LSTM and GRU nodes of an ONNX file as seqnet.imported.Found records, the other operators counted),
+    in the main graph and in subgraphs (If branches, Loop and Scan bodies), read from the protobuf only: no node
+    runs. A seqnet export gives one "model" record with its stored Spec."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+
+    model, source = _model_proto(Path(path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    if SPEC_KEY in meta:
+        spec = Spec.from_json(meta[SPEC_KEY])
+        return [Found("model", "", spec, [f"seqnet export, {len(model.graph.node)} nodes"])], []
+    found, counts = [], {}
+    values: dict[str, np.ndarray] = {}
+
+    def walk(graph: Any, where: str) -> None:
+        values.update({init.name: numpy_helper.to_array(init) for init in graph.initializer})
+        for node in graph.node:
+            if node.op_type == "Constant":
+                for attr in node.attribute:
+                    if attr.name == "value":
+                        values[node.output[0]] = numpy_helper.to_array(attr.t)
+        for index, node in enumerate(graph.node):
+            name = f"{where}{node.name or f'{node.op_type}_{index}'}"
+            if node.op_type in _CELLS:
+                found.append(_inventory_node(onnx, node, values, source, name))
+            else:
+                counts[node.op_type] = counts.get(node.op_type, 0) + 1
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    walk(attr.g, f"{name}/{attr.name}/")
+
+    walk(model.graph, "")
+    return found, [f"{op} x{n}" for op, n in sorted(counts.items())]
+
+
+def _inventory_node(onnx: Any, node: Any, values: dict, source: str, name: str) -> Any:
+    from seqnet.errors import SeqnetError
+
+    entries = [f"{role} {node.input[i]!r}" for i, role in enumerate(("X", "W", "R", "B", "sequence_lens", "initial_h",
+                                                                         "initial_c", "P")) if i < len(node.input)
+               and node.input[i]]  # fmt: skip
+    try:
+        s = _node_settings(onnx, node, values, source)
+        fields = {"cell": s["cell"], "input_size": int(s["W"].shape[2]), "hidden_size": s["hidden_size"],
+                  "bidirectional": s["bidirectional"], "bias": s["bias"], "activation": s["activation"],
+                  "gru_variant": s["gru_variant"], "peephole": s["peephole"], "batch_first": False}  # fmt: skip
+        return Found("node", name, Spec(**fields), entries)
+    except SeqnetError as exc:
+        return Found("node", name, None, entries, str(exc))

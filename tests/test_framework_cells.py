@@ -1,0 +1,237 @@
+"""Single-step cells, as streaming models hold them: torch's RNNCell, LSTMCell and GRUCell, Paddle's cells and the
+nn.RNN / nn.BiRNN wrappers over them, cell-style checkpoint names, and `seqnet inspect`. Expected values come from
+each framework's own cell, stepped by the test's own loop or by Paddle's own wrappers."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+from conftest import cli, jax_x64, require, skip_or_fail
+
+import seqnet
+from seqnet.errors import ConversionError, NotExpressible
+
+BACKENDS = ("numpy", "torch", "paddle", "jax")
+
+
+def need(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        skip_or_fail(f"{module} is not installed: pip install {module}")
+
+
+def _everywhere(spec, weights, x, state, want_out, want_state, tol=1e-10):
+    """Every backend, float64, from the converted weights, against the framework's own results."""
+    with jax_x64():
+        for backend in BACKENDS:
+            require(backend)
+            out, final = seqnet.predict(seqnet.build(spec, backend, weights, "float64"), x, state)
+            assert np.abs(out - want_out).max() < tol, backend
+            for a, b in zip(seqnet.parity.state_parts(final), seqnet.parity.state_parts(want_state), strict=True):
+                assert np.abs(a - b).max() < tol, backend
+
+
+# -- torch ------------------------------------------------------------------------------------------------------
+TORCH_CELLS = [("RNNCell", {"nonlinearity": "tanh"}), ("RNNCell", {"nonlinearity": "relu"}), ("LSTMCell", {}),
+               ("GRUCell", {})]  # fmt: skip
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("name, options", TORCH_CELLS, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_torch_cell_converts_and_every_backend_steps_it_as_the_cell_does(name, options, bias):
+    need("torch")
+    import torch
+
+    torch.manual_seed(1)
+    cell = getattr(torch.nn, name)(3, 5, bias=bias, **options).double()
+    spec, weights = seqnet.from_framework(cell)
+    assert (spec.cell, spec.num_layers, spec.bidirectional, spec.bias) == (
+        {"RNNCell": "rnn", "LSTMCell": "lstm", "GRUCell": "gru"}[name], 1, False, bias)  # fmt: skip
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 6, 3))
+    lstm = name == "LSTMCell"
+    carry = tuple(torch.as_tensor(rng.standard_normal((2, 5))) for _ in range(2 if lstm else 1))
+    state = tuple(c.numpy()[None] for c in carry) if lstm else carry[0].numpy()[None]
+    outs = []
+    with torch.no_grad():  # the loop a streaming model writes
+        for t in range(x.shape[1]):
+            carry = cell(torch.as_tensor(x[:, t]), carry) if lstm else (cell(torch.as_tensor(x[:, t]), carry[0]),)
+            outs.append(carry[0].numpy())
+    want_state = tuple(c.numpy()[None] for c in carry) if lstm else carry[0].numpy()[None]
+    _everywhere(spec, weights, x, state, np.stack(outs, 1), want_state)
+    back = seqnet.to_framework(spec, weights, "torch", cell=True)
+    assert type(back) is type(cell) and back.bias == bias
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), cell.state_dict().values(), strict=True))
+
+
+def test_torch_cells_refuse_what_a_cell_cannot_hold():
+    need("torch")
+    for spec, message in [
+        (seqnet.Spec("lstm", 3, 4, num_layers=2), r"torch.nn's cells has no standard layer for Spec.num_layers=2: "
+                                                  r"a cell is one layer"),
+        (seqnet.Spec("gru", 3, 4, bidirectional=True), r"Spec.bidirectional=True: a cell runs one direction"),
+        (seqnet.Spec("lstm", 3, 4, proj_size=2), r"Spec.proj_size=2: nn.LSTMCell has no projection"),
+        (seqnet.Spec("rnn", 3, 4, activation="sigmoid"), r"Spec.activation='sigmoid': nn.RNN offers tanh and relu"),
+    ]:  # fmt: skip
+        with pytest.raises(NotExpressible, match=message):
+            seqnet.to_framework(spec, seqnet.init_weights(spec), "torch", cell=True)
+    with pytest.raises(ConversionError, match=r"cell='yes' is not allowed: True or False"):
+        seqnet.to_framework(
+            seqnet.Spec("gru", 3, 4), seqnet.init_weights(seqnet.Spec("gru", 3, 4)), "torch", cell="yes"
+        )
+
+
+# -- Paddle -----------------------------------------------------------------------------------------------------
+def _paddle_cell(paddle, name, bias, **options):
+    no_bias = {} if bias else {"bias_ih_attr": False, "bias_hh_attr": False}
+    return getattr(paddle.nn, name)(3, 5, **options, **no_bias)
+
+
+PADDLE_CASES = [  # (cell, its options, bias, wrapper): every cell kind bare, in nn.RNN and in nn.BiRNN
+    ("SimpleRNNCell", {"activation": "tanh"}, True, "cell"), ("SimpleRNNCell", {"activation": "relu"}, False, "RNN"),
+    ("SimpleRNNCell", {"activation": "tanh"}, True, "BiRNN"), ("LSTMCell", {}, False, "cell"),
+    ("LSTMCell", {}, True, "BiRNN"), ("LSTMCell", {"proj_size": 2}, True, "RNN"),
+    ("LSTMCell", {"proj_size": 2}, False, "BiRNN"), ("GRUCell", {}, True, "cell"), ("GRUCell", {}, True, "RNN"),
+    ("GRUCell", {}, False, "BiRNN"),
+]  # fmt: skip
+
+
+def _case_id(case):
+    name, options, bias, wrapper = case
+    return f"{name}-{wrapper}{'' if bias else '-nobias'}{'-proj' if options.get('proj_size') else ''}" + (
+        "-relu" if options.get("activation") == "relu" else "")  # fmt: skip
+
+
+@pytest.mark.parametrize("name, options, bias, wrapper", PADDLE_CASES, ids=[_case_id(c) for c in PADDLE_CASES])
+def test_paddle_cells_and_their_wrappers_convert_and_agree_with_paddles_own_call(name, options, bias, wrapper):
+    need("paddle")
+    from seqnet_backends.paddle.model import paddle
+
+    paddle.seed(3)
+    paddle.set_default_dtype("float64")
+    try:
+        made = [_paddle_cell(paddle, name, bias, **options) for _ in range(2)]
+        obj = {"cell": made[0], "RNN": paddle.nn.RNN(made[0]), "BiRNN": paddle.nn.BiRNN(*made)}[wrapper]
+    finally:
+        paddle.set_default_dtype("float32")
+    spec, weights = seqnet.from_framework(obj)
+    assert spec.bias == bias and spec.bidirectional == (wrapper == "BiRNN") and spec.proj_size == options.get(
+        "proj_size", 0)  # fmt: skip
+    x = np.random.default_rng(4).standard_normal((3, 6, 3))
+    lengths = np.array([6, 2, 4])
+    layer = obj if wrapper != "cell" else paddle.nn.RNN(obj)  # Paddle's own loop over the cell
+    with paddle.no_grad():
+        out, final = layer(paddle.to_tensor(x), _zeros(paddle, spec, wrapper), paddle.to_tensor(lengths))
+    out = out.numpy() * (np.arange(6)[None, :] < lengths[:, None])[..., None]  # Paddle's outputs past a length
+    finals = list(final) if wrapper == "BiRNN" else [final]
+    finals = [tuple(f) if name == "LSTMCell" else (f,) for f in finals]
+    parts = tuple(np.stack([d[i].numpy() for d in finals]) for i in range(len(finals[0])))
+    with jax_x64():
+        for backend in BACKENDS:
+            require(backend)
+            got, got_final = seqnet.predict(seqnet.build(spec, backend, weights, "float64"), x, lengths=lengths)
+            assert np.abs(got - out).max() < 1e-10, backend
+            for a, b in zip(seqnet.parity.state_parts(got_final), parts, strict=True):
+                assert np.abs(a - b).max() < 1e-10, backend
+    back = seqnet.to_framework(spec, weights, "paddle", cell=True)
+    assert seqnet.from_framework(back)[0] == spec
+
+
+def _zeros(paddle, spec, wrapper):
+    """An explicit zero state: nn.RNN's own is in Paddle's default dtype, and H wide for a projected LSTMCell's h."""
+    h, c = paddle.zeros([3, spec.hidden_out], "float64"), paddle.zeros([3, spec.hidden_size], "float64")
+    one = (h, c) if spec.cell == "lstm" else h
+    return (one, one) if wrapper == "BiRNN" else one
+
+
+def test_paddle_refuses_a_lone_reverse_rnn_and_mixed_cells():
+    need("paddle")
+    from seqnet_backends.paddle.model import paddle
+
+    with pytest.raises(ConversionError, match=r"is_reverse=True alone; seqnet runs a reverse direction only beside"):
+        seqnet.from_framework(paddle.nn.RNN(paddle.nn.GRUCell(3, 4), is_reverse=True))
+    with pytest.raises(ConversionError, match=r"its cells differ .*a seqnet Spec's directions are the same cell"):
+        seqnet.from_framework(paddle.nn.BiRNN(paddle.nn.GRUCell(3, 4), paddle.nn.GRUCell(3, 5)))
+    spec = seqnet.Spec("gru", 3, 4, num_layers=2)
+    with pytest.raises(NotExpressible, match=r"paddle.nn's cells has no standard layer for Spec.num_layers=2"):
+        seqnet.to_framework(spec, seqnet.init_weights(spec), "paddle", cell=True)
+
+
+# -- checkpoints with cell-style names --------------------------------------------------------------------------
+def _streaming_model():
+    """A streaming model's checkpoint: convolutions around an LSTMCell, as the issue's audio model is built."""
+    import torch
+
+    torch.manual_seed(5)
+    model = torch.nn.ModuleDict({"conv": torch.nn.Conv1d(4, 8, 3), "lstm_cell": torch.nn.LSTMCell(8, 16),
+                                 "fc": torch.nn.Linear(16, 2)})  # fmt: skip
+    return model
+
+
+def test_a_cell_among_a_whole_models_entries_converts_and_round_trips():
+    need("torch")
+    model = _streaming_model()
+    state = model.state_dict()
+    spec, weights = seqnet.from_state_dict(state, head="fc")
+    assert spec == seqnet.Spec("lstm", 8, 16, output_size=2)
+    cell = model["lstm_cell"]
+    assert all(np.array_equal(weights[f"{k}_l0"], v.detach().numpy()) for k, v in cell.state_dict().items())
+    again = seqnet.to_state_dict(spec, weights, "torch", prefix="lstm_cell.", head="fc", cell=True)
+    assert sorted(again) == sorted(k for k in state if not k.startswith("conv."))
+    with_layer = {**state, **{f"enc.{k}": v for k, v in seqnet.to_state_dict(spec, weights, "torch").items()}}
+    with pytest.raises(ConversionError, match=r"several recurrent layers or cells: 'enc.' \(layer\), 'lstm_cell.' "
+                                              r"\(cell\); pass prefix="):  # fmt: skip
+        seqnet.from_state_dict(with_layer)
+    assert seqnet.from_state_dict(with_layer, prefix="lstm_cell.")[0] == seqnet.Spec("lstm", 8, 16)
+    broken = {**state, "lstm_cell.weight_hh": state["lstm_cell.weight_hh"][:, :15]}
+    message = (r"cell under prefix 'lstm_cell.': weight_ih_l0 has 64 rows: not 1, 3 or 4 gate blocks .* of hidden size "
+               r"15; found:\n  lstm_cell.weight_ih \[64, 8\]\n  lstm_cell.weight_hh \[64, 15\]")  # fmt: skip
+    with pytest.raises(ConversionError, match=message):
+        seqnet.from_state_dict(broken, prefix="lstm_cell.")
+
+
+def test_a_paddle_birnn_checkpoint_reads_through_its_cell_names():
+    need("paddle")
+    from seqnet_backends.paddle.model import paddle
+
+    paddle.seed(6)
+    state = paddle.nn.BiRNN(paddle.nn.GRUCell(3, 4), paddle.nn.GRUCell(3, 4)).state_dict()
+    entries = {f"decoder.birnn.{k}": v for k, v in state.items()} | {"decoder.out.weight": paddle.zeros([8, 2])}
+    spec, weights = seqnet.from_state_dict(entries, "paddle")
+    assert spec == seqnet.Spec("gru", 3, 4, bidirectional=True)
+    assert np.array_equal(weights["weight_hh_l0_reverse"], state["cell_bw.weight_hh"].numpy())
+
+
+def test_seqnet_convert_and_inspect_read_a_cell_among_a_models_entries(tmp_path):
+    need("torch")
+    import torch
+
+    torch.save(_streaming_model().state_dict(), tmp_path / "stream.pt")
+    listed = cli("inspect", tmp_path / "stream.pt")
+    assert listed.returncode == 0, listed.stderr
+    assert "cell 'lstm_cell.': Spec(cell='lstm', input_size=8, hidden_size=16, num_layers=1" in listed.stdout
+    assert "lstm_cell.weight_ih [64, 8]" in listed.stdout and "conv.weight [8, 4, 3]" in listed.stdout
+    done = cli("convert", tmp_path / "stream.pt", tmp_path / "stream.onnx", "--head", "fc")
+    assert done.returncode == 0, done.stderr
+    assert "torch's own layer" in done.stdout and ": ok" in done.stdout  # the cell itself ran for the parity check
+    assert seqnet.from_framework(tmp_path / "stream.onnx")[0] == seqnet.Spec("lstm", 8, 16, output_size=2)
+
+
+def test_inspect_lists_an_onnx_files_recurrent_nodes_and_why_one_is_not_a_spec(tmp_path):
+    need("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.ones((1, 12, 3), np.float32), "W"),
+             numpy_helper.from_array(np.ones((1, 12, 4), np.float32), "R")]  # fmt: skip
+    nodes = [helper.make_node("GRU", ["X", "W", "R"], ["Y", "Y_h"], name="gru", hidden_size=4, linear_before_reset=1),
+             helper.make_node("GRU", ["X", "W", "R"], ["Z", "Z_h"], name="clipped", hidden_size=4, clip=2.0),
+             helper.make_node("Relu", ["Y"], ["out"], name="relu")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", 3])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], inits)  # fmt: skip
+    (tmp_path / "two.onnx").write_bytes(helper.make_model(graph).SerializeToString())
+    found = seqnet.files.inspect(tmp_path / "two.onnx")
+    assert [(f.where, f.spec) for f in found.found][0] == (
+        "gru",
+        seqnet.Spec("gru", 3, 4, bias=False, batch_first=False),
+    )
+    assert found.found[1].spec is None and "clip=2.0; seqnet's cells have no clip" in found.found[1].problem
+    assert found.other == ["Relu x1"]
