@@ -6,9 +6,11 @@ For an LSTM (input 32, hidden 64 and 256), each implementation is called on one 
 with an initial state (h, c), as a streaming application calls it with the previous call's state (the same
 state is given every time: its shapes and dtypes are what a carried one has); a timed sample is 200 such calls, and
 samples of the implementations of one framework alternate. seqnet's model goes through all its input checks
-on every call; the anchor is the framework's own layer called directly (torch nn.LSTM, paddle.nn.LSTM under
+on every call; the anchors are the framework's own layer called directly (torch nn.LSTM, paddle.nn.LSTM under
 no_grad in eval mode; for JAX a jitted lax.scan over the same step; NumPy and ONNX Runtime have no other
-layer: their rows stand alone).
+layer: their rows stand alone) and, for torch and Paddle, the framework's own cell (nn.LSTMCell,
+paddle.nn.LSTMCell) called on x_t (B, I) with the same weights, as a streaming model written with cells calls it.
+`python -m seqnet_benchmarks.streaming --groups torch,paddle --out DIR` measures these rows alone.
 """
 
 from __future__ import annotations
@@ -47,7 +49,14 @@ def _torch(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Ca
         with torch.no_grad():
             return layer(xt, st)
 
-    return {"seqnet-torch": seqnet_call, "torch-nn": own_call}
+    cell = seqnet.to_framework(spec, w, "torch", cell=True).eval()
+    x_t, cell_state = xt[:, 0], (st[0][0], st[1][0])
+
+    def cell_call():
+        with torch.no_grad():
+            return cell(x_t, cell_state)
+
+    return {"seqnet-torch": seqnet_call, "torch-nn": own_call, "torch-cell": cell_call}
 
 
 def _paddle(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
@@ -66,7 +75,15 @@ def _paddle(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, C
         with paddle.no_grad():
             return layer(xt, st)
 
-    return {"seqnet-paddle": seqnet_call, "paddle-nn": own_call}
+    cell = seqnet.to_framework(spec, w, "paddle", cell=True)
+    cell.eval()
+    x_t, cell_state = xt[:, 0], (st[0][0], st[1][0])
+
+    def cell_call():
+        with paddle.no_grad():
+            return cell(x_t, cell_state)
+
+    return {"seqnet-paddle": seqnet_call, "paddle-nn": own_call, "paddle-cell": cell_call}
 
 
 def _jax(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
@@ -118,3 +135,54 @@ def streaming(group: str, budget: float) -> list[dict[str, Any]]:
                          "us_per_call": 1e3 * stats["median_ms"] / CALLS, "iqr_us": 1e3 * stats["iqr_ms"] / CALLS,
                          "repeats": stats["repeats"]})  # fmt: skip
     return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the per-call rows of --groups, each in a process of its own with its threads pinned, and write
+    DIR/cpu-streaming.{json,md}: the ratios and the times."""
+    import argparse
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .report import streaming_ratios
+    from .timing import machine, thread_env
+
+    parser = argparse.ArgumentParser(prog="python -m seqnet_benchmarks.streaming")
+    parser.add_argument("--groups", default="numpy,torch,paddle,jax,onnxruntime")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--budget", type=float, default=3.0, help="seconds per implementation and size, about")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:  # in a process of its own, threads set before the framework's import
+        print(json.dumps(streaming(args.worker, args.budget)))
+        return 0
+    rows = []
+    for group in args.groups.split(","):
+        done = subprocess.run([sys.executable, "-m", "seqnet_benchmarks.streaming", "--worker", group, "--budget",
+                               str(args.budget)], env={**os.environ, **thread_env(args.threads)}, check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        rows += json.loads(done.stdout.strip().splitlines()[-1])
+    result = {"machine": {**machine(), "threads": args.threads}, "streaming": rows,
+              "streaming_ratios": streaming_ratios(rows)}  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cpu-streaming.json").write_text(json.dumps(result, indent=1) + "\n")
+    where = ", ".join(f"{k} {v}" for k, v in result["machine"].items())
+    lines = ["# Per-call overhead: one step, batch 1, state carried (LSTM, input 32)", "", where, "",
+             "| comparison | hidden | ratio | goal |", "|---|---|---|---|"]  # fmt: skip
+    for r in result["streaming_ratios"]:
+        goal = "-" if r["goal"] is None else f"<= {r['goal']}"
+        lines.append(f"| {r['ratio']} | {r['hidden']} | {r['value']:.2f} | {goal} |")
+    lines += ["", "| implementation | hidden | µs per call (IQR) |", "|---|---|---|"]
+    lines += [f"| {r['impl']} | {r['hidden']} | {r['us_per_call']:.1f} ({r['iqr_us']:.1f}) |" for r in rows]
+    (out / "cpu-streaming.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

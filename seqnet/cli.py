@@ -49,7 +49,8 @@ def _convert(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    source = files.read(args.src, framework=args.framework, prefix=args.prefix, head=args.head, **fields)
+    source = files.read(args.src, framework=args.framework, prefix=args.prefix, head=args.head, node=args.node,
+                        **fields)  # fmt: skip
     where = (
         f" (layer under {source.prefix!r}{', head ' + repr(source.head) if source.head else ''})"
         if source.prefix or source.head
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     convert.add_argument("dst")
     convert.add_argument("--prefix", default="", help="where the recurrent layer sits in SRC (default: found)")
     convert.add_argument("--head", default=None, help="the linear layer in SRC to use as the head, e.g. fc")
+    convert.add_argument("--node", default=None, help="the recurrent node of an ONNX SRC to read (seqnet inspect "
+                         "lists them); needed where several different ones sit in subgraphs")  # fmt: skip
     convert.add_argument(
         "--framework",
         choices=["torch", "paddle"],

@@ -44,7 +44,9 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, require_spec
 
 
-def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fields: Any) -> tuple[Spec, Weights]:
+def from_framework(
+    obj: Any, *, params: Any = None, head: Any = None, node: str | None = None, **spec_fields: Any
+) -> tuple[Spec, Weights]:
     """The Spec and canonical weights of a framework's own recurrent layer, model or file.
 
     Parameters
@@ -63,6 +65,10 @@ def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fie
     head : object, optional
         The framework's linear layer applied to the outputs (torch ``nn.Linear``, ``paddle.nn.Linear``,
         ``nnx.Linear``), for frameworks whose recurrent layers hold none; for a checkpoint file, its name.
+    node : str, optional
+        An ONNX graph's recurrent node to read, by name, alone as a one-layer Spec: needed where a graph holds
+        several different ones in subgraphs (`seqnet inspect` lists them); nodes in `If` branches, `Loop` and
+        `Scan` bodies are found, and weights a branch computes from stored ones are evaluated.
     **spec_fields
         The Spec fields the object does not determine (``output_mode="last"``, a checkpoint's ``batch_first``).
 
@@ -77,7 +83,12 @@ def from_framework(obj: Any, *, params: Any = None, head: Any = None, **spec_fie
         What the Spec cannot express, naming the attribute, its value and why; a field contradicting the object.
     """
     if isinstance(obj, (str, os.PathLike)):
-        return _from_path(Path(obj), params=params, head=head, **spec_fields)
+        return _from_path(Path(obj), params=params, head=head, node=node, **spec_fields)
+    if node is not None:
+        converter = owner(obj)
+        if converter.name != "onnx":
+            raise ConversionError(f"node={node!r} is for ONNX graphs, not a {type(obj).__name__}")
+        return finish(converter.load().from_framework(obj, node=node), spec_fields)
     if getattr(obj, "seqnet_backend", None) is not None and hasattr(obj, "spec"):
         from seqnet.build import weights_of
 
@@ -289,11 +300,13 @@ def owner(obj: Any) -> Converter:
     )
 
 
-def _from_path(path: Path, params: Any = None, head: Any = None, **spec_fields: Any) -> tuple[Spec, Weights]:
+def _from_path(
+    path: Path, params: Any = None, head: Any = None, node: str | None = None, **spec_fields: Any
+) -> tuple[Spec, Weights]:
     """A model file by its suffix (seqnet.files.read): a checkpoint infers its Spec as from_state_dict does."""
     if params is not None:
         raise ConversionError("params= is for flax.linen modules, not for a file")
-    found = files.read(path, head=head, **spec_fields)
+    found = files.read(path, head=head, node=node, **spec_fields)
     return found.spec, found.weights
 
 

@@ -13,6 +13,7 @@ against each framework rather than against itself.
 
 from __future__ import annotations
 
+import inspect as inspect_module
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,12 @@ def _converter(path: Path) -> Converter:
 
 
 def read(
-    path: str | os.PathLike, framework: str | None = None, prefix: str = "", head: str | None = None, **spec_fields: Any
+    path: str | os.PathLike,
+    framework: str | None = None,
+    prefix: str = "",
+    head: str | None = None,
+    node: str | None = None,
+    **spec_fields: Any,
 ) -> ModelFile:
     """The Spec and weights a model file holds. A checkpoint (`.pt`, `.pdparams`, a plain `.safetensors`)
     infers its Spec as `from_state_dict` does (`framework` names the checkpoint's naming for a plain
@@ -71,6 +77,8 @@ def read(
     if not path.is_file():
         raise ConversionError(f"{str(path)!r} does not exist or is not a file")
     if path.suffix.lower() == ".safetensors":
+        if node is not None:
+            raise ConversionError(f"node={node!r} is for graph files (.onnx), not .safetensors files")
         arrays, metadata = read_safetensors(path)
         if SPEC_KEY in metadata:
             spec, weights = from_contents(arrays, metadata, repr(str(path)))
@@ -79,10 +87,13 @@ def read(
         naming = framework or ("paddle" if any(".cell" in name for name in arrays) else "torch")
         return _checkpoint(path, naming, arrays, prefix, head, spec_fields, run_as="seqnet")
     converter = _converter(path)
-    content = converter.load().read_file(path)
+    impl = converter.load()
+    if node is not None and "node" not in inspect_module.signature(impl.read_file).parameters:
+        raise ConversionError(f"node={node!r} is for graph files (.onnx), not {path.suffix} files")
+    content = impl.read_file(path, **({} if node is None else {"node": node}))
     if isinstance(content, Imported):  # a self-describing file (ONNX)
         spec, weights = finish(content, spec_fields)
-        return ModelFile(path, converter.name, spec, weights)
+        return ModelFile(path, converter.name, spec, weights, content.prefix)
     return _checkpoint(path, converter.name, content, prefix, head, spec_fields, run_as=converter.name)
 
 

@@ -235,3 +235,97 @@ def test_inspect_lists_an_onnx_files_recurrent_nodes_and_why_one_is_not_a_spec(t
     )
     assert found.found[1].spec is None and "clip=2.0; seqnet's cells have no clip" in found.found[1].problem
     assert found.other == ["Relu x1"]
+
+
+# -- recurrent nodes inside larger ONNX graphs ------------------------------------------------------------------
+def _branching_cell_model(path):
+    """A streaming step as torch.onnx.export writes it: an LSTMCell under a branch on the state, so one LSTM node
+    in each If branch, whose W, R and B each branch computes from the cell's tensors by Slice and Concat."""
+    import torch
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell, self.fc = torch.nn.LSTMCell(4, 6), torch.nn.Linear(6, 2)
+
+        def forward(self, x, h, c):
+            if h.sum() > 0:
+                h2, c2 = self.cell(x, (h, c))
+            else:
+                h2, c2 = self.cell(x, (torch.zeros_like(h), torch.zeros_like(c)))
+            return self.fc(h2), c2
+
+    torch.manual_seed(7)
+    step = torch.jit.script(Step())
+    torch.onnx.export(step, (torch.randn(2, 4), torch.randn(2, 6), torch.randn(2, 6)), str(path), dynamo=False)
+    return step
+
+
+def test_an_lstm_inside_if_branches_with_computed_weights_converts(tmp_path):
+    need("torch")
+    need("onnx")
+    need("onnxruntime")
+    import onnxruntime as ort
+    import torch
+
+    step = _branching_cell_model(tmp_path / "step.onnx")
+    listed = seqnet.files.inspect(tmp_path / "step.onnx")
+    assert [f.where for f in listed.found] == ["/If[then_branch]/cell/LSTM", "/If[else_branch]/cell_1/LSTM"]
+    spec, weights = seqnet.from_framework(tmp_path / "step.onnx")  # both branches hold the same layer: one
+    assert spec == seqnet.Spec("lstm", 4, 6, batch_first=False)
+    for name, value in step.cell.state_dict().items():  # the Slice/Concat chains evaluated back to the cell's own
+        assert np.abs(weights[f"{name}_l0"] - value.numpy()).max() < 1e-7, name
+    rng = np.random.default_rng(8)
+    x, h, c = (rng.standard_normal(s).astype(np.float32) for s in ((2, 4), (2, 6), (2, 6)))
+    h = np.abs(h)  # the branch that reads the state
+    session = ort.InferenceSession(str(tmp_path / "step.onnx"), providers=["CPUExecutionProvider"])
+    _, c_next = session.run(None, dict(zip([i.name for i in session.get_inputs()], (x, h, c), strict=True)))
+    _, (_, c_mine) = seqnet.predict(seqnet.build(spec, "numpy", weights), x[None], (h[None], c[None]))
+    assert np.abs(c_mine[0] - c_next).max() < 1e-6
+    with torch.no_grad():
+        assert np.abs(c_mine[0] - step.cell(torch.from_numpy(x), (torch.from_numpy(h), torch.from_numpy(c)))[1]
+                      .numpy()).max() < 1e-6  # fmt: skip
+    chosen = seqnet.from_framework(tmp_path / "step.onnx", node="/If[else_branch]/cell_1/LSTM")
+    assert chosen[0] == spec
+    done = cli("convert", tmp_path / "step.onnx", tmp_path / "step.pt")
+    assert done.returncode == 0, done.stderr
+    assert "layer under '/If[then_branch]/cell/LSTM'" in done.stdout and ": ok" in done.stdout
+
+
+def _two_subgraph_nodes(hidden_b=4, w_from_input=False):
+    from onnx import TensorProto, helper, numpy_helper
+
+    def branch(name, hidden):
+        inits = [numpy_helper.from_array(np.full((1, 3 * hidden, 3), 0.1, np.float32), f"W_{name}"),
+                 numpy_helper.from_array(np.full((1, 3 * hidden, hidden), 0.2, np.float32), f"R_{name}")]  # fmt: skip
+        w = "X" if w_from_input and name == "a" else f"W_{name}"
+        node = helper.make_node("GRU", ["X", w, f"R_{name}"], [f"Y_{name}"], name=f"gru_{name}", hidden_size=hidden)
+        out = helper.make_tensor_value_info(f"Y_{name}", TensorProto.FLOAT, None)
+        return helper.make_graph([node], name, [], [out], inits)
+
+    cond = helper.make_tensor_value_info("cond", TensorProto.BOOL, [])
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", 3])
+    node = helper.make_node("If", ["cond"], ["Y"], name="pick", then_branch=branch("a", 4),
+                            else_branch=branch("b", hidden_b))  # fmt: skip
+    graph = helper.make_graph([node], "g", [cond, x], [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph)
+
+
+def test_several_different_nodes_in_subgraphs_are_listed_and_one_is_chosen_by_name():
+    need("onnx")
+    model = _two_subgraph_nodes(hidden_b=5)
+    with pytest.raises(ConversionError, match=r"holds 2 different recurrent layers in its subgraphs: "
+                                              r"\[\['pick\[else_branch\]/gru_b'\], \['pick\[then_branch\]/gru_a'\]\]; "
+                                              r"pass node= one of"):  # fmt: skip
+        seqnet.from_framework(model)
+    assert seqnet.from_framework(model, node="gru_b")[0].hidden_size == 5
+    assert seqnet.from_framework(_two_subgraph_nodes(hidden_b=4))[0].hidden_size == 4  # the same layer twice
+    with pytest.raises(ConversionError, match=r"no RNN, LSTM or GRU node named 'gru_c': its recurrent nodes are "):
+        seqnet.from_framework(model, node="gru_c")
+    with pytest.raises(ConversionError, match=r"its 'X' is computed from the graph's input 'X', not from stored"):
+        seqnet.from_framework(_two_subgraph_nodes(w_from_input=True), node="gru_a")
+    need("torch")
+    import torch
+
+    with pytest.raises(ConversionError, match=r"node='gru_a' is for ONNX graphs, not a GRU"):
+        seqnet.from_framework(torch.nn.GRU(3, 4), node="gru_a")

@@ -1,5 +1,6 @@
 """The PyTorch backend against PyTorch's own layers built by hand, and its torch-user contract."""
 
+import dataclasses
 import numpy as np
 import pytest
 from conftest import check_half_precision, gates_swapped, importorskip
@@ -68,6 +69,41 @@ def test_matches_pytorchs_own_layer(case):
     mine = mine if isinstance(mine, tuple) else (mine,)
     for a, b in zip(mine, theirs, strict=True):
         assert parity.scaled_diff(a, b.detach().numpy()) <= 1e-12
+
+
+@pytest.mark.parametrize("case", FUSED_CASES[::2], ids=lambda c: c.id)
+def test_a_stream_of_one_step_calls_is_the_layers_function_and_gradient(case):
+    """One-step calls (T = 1) run torch's cell functions instead of the fused layer (SeqnetTorch._step_fused):
+    one such call equals torch's own layer on that step, outputs, final state and the gradient of a loss with
+    respect to every parameter; for one direction a stream of them, the state carried, equals the layer over
+    the whole sequence (a reverse direction reads the future, so a bidirectional model does not stream)."""
+    spec = dataclasses.replace(case.spec, output_size=None, output_mode="sequence")  # the layer's own function
+    weights = {k: v for k, v in init_weights(case.spec, seed=6, dtype="float64").items() if not k.startswith("head")}
+    x, state, _ = parity.inputs(case, "float64", seed=2)
+    layer = _own_layer(spec, weights)
+    tensor = lambda s: None if s is None else (tuple(map(torch.tensor, s)) if spec.cell == "lstm" else torch.tensor(s))  # noqa: E731
+    at = lambda t: torch.tensor(x[:, t : t + 1] if spec.batch_first else x[t : t + 1])  # noqa: E731
+    model = seqnet.build(spec, "torch", weights, "float64")
+    y, final = model(at(0), tensor(state))
+    want, want_final = layer(at(0), tensor(state))
+    assert parity.scaled_diff(y.detach().numpy(), want.detach().numpy()) <= 1e-12
+    for a, b in zip(parity.state_parts(final), parity.state_parts(want_final), strict=True):
+        assert parity.scaled_diff(a.detach().numpy(), b.detach().numpy()) <= 1e-12
+    (y**2).sum().backward()
+    (want**2).sum().backward()
+    for name, param in layer.named_parameters():
+        assert torch.allclose(dict(model.rnn.named_parameters())[name].grad, param.grad, rtol=1e-10, atol=1e-12), name
+    if spec.bidirectional:
+        return
+    carried, outs = tensor(state), []
+    with torch.no_grad():
+        for t in range(parity.STEPS):
+            y, carried = model(at(t), carried)
+            outs.append(y)
+        whole, whole_final = layer(torch.tensor(x), tensor(state))
+    assert parity.scaled_diff(torch.cat(outs, 1 if spec.batch_first else 0).numpy(), whole.numpy()) <= 1e-12
+    for a, b in zip(parity.state_parts(carried), parity.state_parts(whole_final), strict=True):
+        assert parity.scaled_diff(a.numpy(), b.numpy()) <= 1e-12
 
 
 def test_fused_where_possible_generic_otherwise():

@@ -56,24 +56,92 @@ def _model_proto(obj: Any) -> tuple[Any, str]:
     )
 
 
-def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
-    """The Spec fields and canonical arrays of the RNN/LSTM/GRU nodes of an ONNX model (or file)."""
+class _Graphs:
+    """Every graph of a model (the main graph, If branches, Loop and Scan bodies): the values stored in them
+    (initializers, Constant nodes), which node makes each other value, and the recurrent nodes with their
+    qualified names ("/If[then_branch]/cell/LSTM"). A weight a branch computes from stored values (the Slice and
+    Concat chains torch.onnx.export writes to reorder gates) is evaluated by ONNX's reference evaluator."""
+
+    def __init__(self, onnx: Any, graph: Any, source: str):
+        from onnx import numpy_helper
+
+        self.onnx, self.source = onnx, source
+        self.values: dict[str, np.ndarray] = {}
+        self.producers: dict[str, Any] = {}
+        self.recurrent: list[tuple[str, Any, bool]] = []  # (qualified name, node, in the main graph)
+        self.others: dict[str, int] = {}  # every other operator, counted
+
+        def walk(g: Any, where: str) -> None:
+            self.values.update({init.name: numpy_helper.to_array(init) for init in g.initializer})
+            for index, node in enumerate(g.node):
+                own = node.name or f"{node.op_type}_{index}"
+                name = f"{where}{'' if own.startswith('/') or not where else '/'}{own}"
+                if node.op_type == "Constant":
+                    for attr in node.attribute:
+                        if attr.name == "value":
+                            self.values[node.output[0]] = numpy_helper.to_array(attr.t)
+                self.producers.update({out: node for out in node.output})
+                if node.op_type in _CELLS:
+                    self.recurrent.append((name, node, not where))
+                else:
+                    self.others[node.op_type] = self.others.get(node.op_type, 0) + 1
+                for attr in node.attribute:
+                    if attr.type == onnx.AttributeProto.GRAPH:
+                        walk(attr.g, f"{name}[{attr.name}]")
+
+        walk(graph, "")
+
+    def value(self, name: str, where: str) -> np.ndarray:
+        """A stored value, or one computed from stored values alone; an error if it depends on a graph input."""
+        if name in self.values:
+            return self.values[name]
+        nodes, seen, stack = [], set(), [name]
+        while stack:
+            wanted = stack.pop()
+            if wanted in seen or wanted in self.values or not wanted:
+                continue
+            seen.add(wanted)
+            node = self.producers.get(wanted)
+            if node is None:
+                raise ConversionError(f"{where}: its {name!r} is computed from the graph's input {wanted!r}, not from "
+                                      "stored weights")  # fmt: skip
+            nodes.append(node)
+            stack.extend(node.input)
+        from onnx import helper, numpy_helper
+        from onnx.reference import ReferenceEvaluator
+
+        needed = {i for node in nodes for i in node.input if i in self.values}
+        unique = list({id(n): n for n in reversed(nodes)}.values())
+        graph = helper.make_graph(unique, "weights", [], [helper.make_tensor_value_info(name, 0, None)],
+                                  [numpy_helper.from_array(self.values[i], i) for i in sorted(needed)])  # fmt: skip
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        try:
+            computed = ReferenceEvaluator(model).run(None, {})[0]
+        except Exception as exc:  # the reference evaluator raises by cause
+            raise ConversionError(f"{where}: its {name!r} could not be evaluated from stored weights "
+                                  f"({type(exc).__name__}: {exc})") from exc  # fmt: skip
+        self.values[name] = computed
+        return computed
+
+
+def from_framework(obj: Any, params: Any = None, head: Any = None, node: str | None = None) -> Imported:
+    """The Spec fields and canonical arrays of the RNN/LSTM/GRU nodes of an ONNX model (or file): the main
+    graph's nodes chained as layers, or one node (`node`, by name; needed where several distinct ones sit in
+    subgraphs) as a one-layer Spec."""
     onnx = _onnx()
-    from onnx import numpy_helper
 
     if params is not None or head is not None:
         raise ConversionError("params= and head= do not apply to an ONNX model")
     model, source = _model_proto(obj)
     graph = model.graph
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    values[node.output[0]] = numpy_helper.to_array(attr.t)
+    graphs = _Graphs(onnx, graph, source)
+    values = graphs.values
     meta = {p.key: p.value for p in model.metadata_props}
-    stored = Spec.from_json(meta[SPEC_KEY]) if SPEC_KEY in meta else None
-    nodes = [node for node in graph.node if node.op_type in _CELLS]
+    stored = Spec.from_json(meta[SPEC_KEY]) if SPEC_KEY in meta and node is None else None
+    chosen = _chosen(graphs, node, source)
+    nodes = [n for _, n in chosen]
+    # a node read alone (named, or the one in subgraphs): the parity report runs it alone, by this name
+    alone = chosen[0][0] if chosen and (node is not None or not any(top for *_, top in graphs.recurrent)) else ""
     if stored is not None and stored.proj_size and not stored.peephole:
         return _from_seqnet_scan(stored, values, source)
     if stored is not None and (not stored.builtin or stored.proj_size):  # cells.py's Scans: canonical names
@@ -87,7 +155,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
         return Imported(stored.to_dict(), found, source, describe(found))
     if not nodes:
         raise ConversionError(f"{source} holds no RNN, LSTM or GRU node")
-    settings = [_node_settings(onnx, node, values, source) for node in nodes]
+    settings = [_node_settings(onnx, n, graphs, source) for n in nodes]
     for index, s in enumerate(settings[1:], 1):
         for key in ("cell", "hidden_size", "bidirectional", "activation", "gru_variant", "bias", "peephole"):
             if s[key] != settings[0][key]:
@@ -101,7 +169,7 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
         "bidirectional": first["bidirectional"], "bias": first["bias"], "activation": first["activation"],
         "gru_variant": first["gru_variant"], "input_size": int(first["W"].shape[2]), "proj_size": 0,
         "peephole": first["peephole"],
-        "batch_first": _batch_first(graph, nodes[0]),
+        "batch_first": _batch_first(graphs, nodes[0]),
     }  # fmt: skip
     arrays: dict[str, np.ndarray] = {}
     for k, s in enumerate(settings):
@@ -120,10 +188,68 @@ def from_framework(obj: Any, params: Any = None, head: Any = None) -> Imported:
             fields["output_size"] = stored.output_size
             arrays["head.weight"] = np.ascontiguousarray(_named(values, "head_weight", source).T)
             arrays["head.bias"] = _named(values, "head_bias", source)
-    return Imported(fields, arrays, source, describe(arrays))
+    return Imported(fields, arrays, source, describe(arrays), alone)
 
 
-def _node_settings(onnx: Any, node: Any, values: dict, source: str) -> dict[str, Any]:
+def _chosen(graphs: _Graphs, node: str | None, source: str) -> list[tuple[str, Any]]:
+    """(qualified name, node) of the recurrent nodes to read: `node` alone (by qualified or plain name); else the
+    main graph's, chained as layers; else the one distinct node in subgraphs (the same layer in both branches of
+    an If counts once)."""
+    listed = [name for name, _, _ in graphs.recurrent]
+    if node is not None:
+        if not isinstance(node, str):
+            raise ConversionError(f"node={node!r} is not allowed: a node's name, one of {listed}")
+        picked = [(name, n) for name, n, _ in graphs.recurrent if node in (name, n.name)]
+        if len(picked) != 1:
+            raise ConversionError(f"{source} has {'several nodes' if picked else 'no RNN, LSTM or GRU node'} named "
+                                  f"{node!r}: its recurrent nodes are {listed}")  # fmt: skip
+        return picked
+    main = [(name, n) for name, n, top in graphs.recurrent if top]
+    if main or not graphs.recurrent:
+        return main
+    distinct: list[tuple[Any, list[str]]] = []
+    for name, n, _ in graphs.recurrent:
+        key = _layer_key(graphs, n, source)
+        for seen, names in distinct:
+            if _same_layer(seen, key):
+                names.append(name)
+                break
+        else:
+            distinct.append((key, [name]))
+    if len(distinct) > 1:
+        raise ConversionError(f"{source} holds {len(distinct)} different recurrent layers in its subgraphs: "
+                              f"{[names for _, names in distinct]}; pass node= one of {listed}")  # fmt: skip
+    first = distinct[0][1][0]
+    return [(name, n) for name, n, _ in graphs.recurrent if name == first]
+
+
+def _layer_key(graphs: _Graphs, node: Any, source: str) -> Any:
+    """What makes a node the layer it is: its attributes and its weights' values (None where unreadable)."""
+    attrs = sorted((a.name, str(graphs.onnx.helper.get_attribute_value(a))) for a in node.attribute)
+    arrays = []
+    for name in list(node.input)[1:4] + list(node.input)[7:8]:
+        try:
+            arrays.append(None if not name else graphs.value(name, source))
+        except ConversionError:
+            arrays.append(name)  # compared by name where it cannot be read
+    return node.op_type, attrs, arrays
+
+
+def _same_layer(a: Any, b: Any) -> bool:
+    if a[:2] != b[:2] or len(a[2]) != len(b[2]):
+        return False
+    for x, y in zip(a[2], b[2], strict=True):
+        if isinstance(x, np.ndarray) != isinstance(y, np.ndarray):
+            return False
+        if isinstance(x, np.ndarray):
+            if x.shape != y.shape or not np.array_equal(x, y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def _node_settings(onnx: Any, node: Any, values: _Graphs, source: str) -> dict[str, Any]:
     where = f"{source}: {node.op_type} node {node.name!r}"
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     attrs = {k: (v.decode() if isinstance(v, bytes) else [x.decode() if isinstance(x, bytes) else x for x in v]
@@ -155,14 +281,7 @@ def _node_settings(onnx: Any, node: Any, values: dict, source: str) -> dict[str,
         )
 
     def value(name: str, what: str) -> np.ndarray | None:
-        if not name:
-            return None
-        if name not in values:
-            raise ConversionError(
-                f"{where}: its {what} {name!r} is computed in the graph, not stored; seqnet reads "
-                "weights stored as initializers or Constant nodes"
-            )
-        return canonical_float(values[name])
+        return canonical_float(values.value(name, where)) if name else None
 
     return {
         "cell": _CELLS[node.op_type], "hidden_size": int(attrs["hidden_size"]), "bidirectional": d == 2,
@@ -174,9 +293,8 @@ def _node_settings(onnx: Any, node: Any, values: dict, source: str) -> dict[str,
     }  # fmt: skip
 
 
-def _batch_first(graph: Any, first: Any) -> bool:
-    producer = {out: node for node in graph.node for out in node.output}
-    node = producer.get(first.input[0])
+def _batch_first(graphs: _Graphs, first: Any) -> bool:
+    node = graphs.producers.get(first.input[0])
     if node is not None and node.op_type == "Transpose":
         perm = [a for a in node.attribute if a.name == "perm"]
         return bool(perm) and list(perm[0].ints) == [1, 0, 2]
@@ -220,8 +338,8 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None, opset: int | No
 
 
 # -- files ------------------------------------------------------------------------------------------------------
-def read_file(path: Any) -> Imported:
-    return from_framework(Path(path))
+def read_file(path: Any, node: str | None = None) -> Imported:
+    return from_framework(Path(path), node=node)
 
 
 def write_file(path: Any, spec: Spec, weights: Weights, prefix: str = "", head: str = "head", **options: Any) -> Any:
@@ -233,11 +351,43 @@ def write_file(path: Any, spec: Spec, weights: Weights, prefix: str = "", head: 
 
 
 def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray) -> np.ndarray:
-    """The file run by onnxruntime (its first output: the model's outputs)."""
+    """The file run by onnxruntime (its first output: the model's outputs); with `prefix` a node's name, that
+    node alone, cut out of its graph with its weights (evaluated where the graph computes them), on x."""
+    if prefix:
+        return _run_node(path, prefix, spec, x)
     session = _session(Path(path).read_bytes(), None, None)
     dtype = np.float32 if session.get_inputs()[0].type == "tensor(float)" else np.float64
     feeds = {session.get_inputs()[0].name: np.asarray(x, dtype=dtype)}
     return session.run(None, feeds)[0]
+
+
+def _run_node(path: Any, name: str, spec: Spec, x: np.ndarray) -> np.ndarray:
+    """One recurrent node of the file run alone in onnxruntime: (T, B, I) in, Y as seqnet's outputs."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    model, source = _model_proto(Path(path))
+    graphs = _Graphs(onnx, model.graph, source)
+    node = _chosen(graphs, name, source)[0][1]
+    inits, inputs = [], ["X"]
+    for i, given in enumerate(list(node.input)[1:], 1):
+        keep = given and i in (1, 2, 3, 7)  # W, R, B, P: the weights; no lengths or states given
+        inputs.append(f"w{i}" if keep else "")
+        if keep:
+            inits.append(numpy_helper.from_array(graphs.value(given, source).astype(np.float32), f"w{i}"))
+    while inputs and not inputs[-1]:
+        inputs.pop()
+    alone = helper.make_node(node.op_type, inputs, ["Y"], **{a.name: helper.get_attribute_value(a)
+                                                            for a in node.attribute})  # fmt: skip
+    graph = helper.make_graph([alone], "node", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)  # fmt: skip
+    cut = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    cut.ir_version = min(cut.ir_version, 10)
+    xs = np.asarray(x, np.float32)
+    xs = np.swapaxes(xs, 0, 1) if spec.batch_first else xs
+    y = _session(cut.SerializeToString(), None, None).run(None, {"X": xs})[0]  # (T, D, B, H)
+    out = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+    return np.swapaxes(out, 0, 1) if spec.batch_first else out
 
 
 def _session(data: bytes, providers: Any, threads: int | None) -> Any:
@@ -274,42 +424,21 @@ def run(obj: Any, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.nd
 
 
 def inventory(path: Any) -> tuple[list[Any], list[str]]:
-    """(the RNN, LSTM and GRU nodes of an ONNX file as seqnet.imported.Found records, the other operators counted),
-    in the main graph and in subgraphs (If branches, Loop and Scan bodies), read from the protobuf only: no node
-    runs. A seqnet export gives one "model" record with its stored Spec."""
+    """(the RNN, LSTM and GRU nodes of an ONNX file as seqnet.imported.Found records, the other operators
+    counted), in the main graph and in subgraphs (If branches, Loop and Scan bodies), read from the protobuf
+    only: no node of the file runs. A seqnet export gives one "model" record with its stored Spec."""
     onnx = _onnx()
-    from onnx import numpy_helper
-
     model, source = _model_proto(Path(path))
     meta = {p.key: p.value for p in model.metadata_props}
     if SPEC_KEY in meta:
         spec = Spec.from_json(meta[SPEC_KEY])
         return [Found("model", "", spec, [f"seqnet export, {len(model.graph.node)} nodes"])], []
-    found, counts = [], {}
-    values: dict[str, np.ndarray] = {}
-
-    def walk(graph: Any, where: str) -> None:
-        values.update({init.name: numpy_helper.to_array(init) for init in graph.initializer})
-        for node in graph.node:
-            if node.op_type == "Constant":
-                for attr in node.attribute:
-                    if attr.name == "value":
-                        values[node.output[0]] = numpy_helper.to_array(attr.t)
-        for index, node in enumerate(graph.node):
-            name = f"{where}{node.name or f'{node.op_type}_{index}'}"
-            if node.op_type in _CELLS:
-                found.append(_inventory_node(onnx, node, values, source, name))
-            else:
-                counts[node.op_type] = counts.get(node.op_type, 0) + 1
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    walk(attr.g, f"{name}/{attr.name}/")
-
-    walk(model.graph, "")
-    return found, [f"{op} x{n}" for op, n in sorted(counts.items())]
+    graphs = _Graphs(onnx, model.graph, source)
+    found = [_inventory_node(onnx, node, graphs, source, name) for name, node, _ in graphs.recurrent]
+    return found, [f"{op} x{n}" for op, n in sorted(graphs.others.items())]
 
 
-def _inventory_node(onnx: Any, node: Any, values: dict, source: str, name: str) -> Any:
+def _inventory_node(onnx: Any, node: Any, values: _Graphs, source: str, name: str) -> Any:
     from seqnet.errors import SeqnetError
 
     entries = [f"{role} {node.input[i]!r}" for i, role in enumerate(("X", "W", "R", "B", "sequence_lens", "initial_h",
