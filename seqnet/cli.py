@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     inspect = sub.add_parser(
         "inspect",
         help="list the recurrent layers, cells or ONNX nodes a model file holds, the Spec of each, and the rest",
-        description="Reads FILE (.pt, .pth, .pdparams, .safetensors, .onnx) as `seqnet convert` reads it, running "
-        "nothing in it: torch.load(weights_only=True), Paddle's restricted unpickler, safetensors, ONNX's protobuf.",
+        description="Reads FILE (.pt, .pth, .pdparams, .safetensors, .onnx, .keras, .h5) as `seqnet convert` reads "
+        "it, running nothing in it: torch.load(weights_only=True), Paddle's restricted unpickler, safetensors, ONNX's "
+        "protobuf, a Keras file's config as JSON (a Lambda layer refused) before Keras's safe loader.",
     )
     inspect.add_argument("file")
     inspect.add_argument("--framework", choices=["torch", "paddle"], default=None,
@@ -126,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     inspect.set_defaults(run=_inspect)
     convert = sub.add_parser(
         "convert",
-        help="convert a model file (.pt, .pth, .pdparams, .safetensors, .onnx) into another, and check both agree",
-        description="Reads SRC (a torch or Paddle checkpoint, a seqnet or plain safetensors file, an ONNX file), "
+        help="convert a model file (.pt, .pth, .pdparams, .safetensors, .onnx, .keras, .h5) into another, and check "
+        "both agree",
+        description="Reads SRC (a torch or Paddle checkpoint, a seqnet or plain safetensors file, an ONNX file, a "
+        "Keras .keras or .h5 file), "
         "infers its Spec, writes DST in the format its suffix names, then runs both on one random batch in their "
         "own frameworks and prints the largest difference; the exit code is 1 above the tolerance.",
     )

@@ -27,25 +27,30 @@ from typing import Any
 from seqnet.inputs import dims_differ, known_dims
 from seqnet.spec import Spec
 
-PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr", "weight_peephole")
 
 
 def _plus(x: Any, b: Any) -> Any:
     return x if b is None else x + b
 
 
-def cell_step(spec: Spec, ops: Any, gx: Any, h: Any, c: Any, w_hh: Any, b_hh: Any, w_hr: Any) -> tuple[Any, Any]:
+def cell_step(
+    spec: Spec, ops: Any, gx: Any, h: Any, c: Any, w_hh: Any, b_hh: Any, w_hr: Any, w_ph: Any = None
+) -> tuple[Any, Any]:
     """One step of spec's cell: gx = W_ih x_t + b_ih (B, G*H), h (B, H_out), c (B, H) or None -> (h', c').
 
-    w_hh (H_out, G*H) and w_hr (H, P) come transposed (`prepare`); b_hh is None where it is folded into gx.
+    w_hh (H_out, G*H) and w_hr (H, P) come transposed (`prepare`); b_hh is None where it is folded into gx;
+    w_ph (3, H), an LSTM's peepholes (rows i, f, o), or None.
     """
     if spec.cell == "rnn":
         act = {"tanh": ops.tanh, "relu": ops.relu, "sigmoid": ops.sigmoid}[spec.activation]
         return act(_plus(gx + ops.matmul(h, w_hh), b_hh)), None
     if spec.cell == "lstm":
         i, f, g, o = ops.split(_plus(gx + ops.matmul(h, w_hh), b_hh), 4)
+        if w_ph is not None:
+            i, f = i + w_ph[0:1] * c, f + w_ph[1:2] * c
         c_new = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h_new = ops.sigmoid(o) * ops.tanh(c_new)
+        h_new = ops.sigmoid(o if w_ph is None else o + w_ph[2:3] * c_new) * ops.tanh(c_new)
         return (h_new if w_hr is None else ops.matmul(h_new, w_hr)), c_new
     x_r, x_z, x_n = ops.split(gx, 3)
     if spec.gru_variant == "reset_after":
@@ -71,6 +76,7 @@ def prepare(spec: Spec, ops: Any, w: dict[str, Any]) -> tuple[Any, dict[str, Any
         "weight_hh": ops.transpose(w["weight_hh"]),
         "bias_hh": b_hh,
         "weight_hr": None if w["weight_hr"] is None else ops.transpose(w["weight_hr"]),
+        "weight_peephole": w.get("weight_peephole"),
     }
     return b_ih, step
 

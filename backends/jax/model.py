@@ -14,8 +14,9 @@ and the hidden product itself (seqnet.generic's cell equations); on a GPU the in
 run as one matrix product before the scan (measured on an H100: M lstm forward 1.10 against 1.44 ms,
 training step 3.9 against 4.8 ms; on XLA:CPU the same change measured 2x slower at S lstm), chosen at
 lowering by `lax.platform_dependent`. The weights are transposed once outside the scan, and for rnn and
-lstm the two biases summed once (their sum is all the cell uses). A peephole LSTM and the registered cells
-run the registry's generic loop over the cell's step (seqnet.generic.cell_forward) in one `lax.scan`.
+lstm the two biases summed once (their sum is all the cell uses); an LSTM's peepholes join its step there. The
+registered cells run the registry's generic loop over the cell's step (seqnet.generic.cell_forward) in one
+`lax.scan`.
 
 float16 and bfloat16: `build(..., dtype="bfloat16")` rounds the weights once and computes in that dtype
 (`seqnet.predict` and `seqnet.weights_of` give float32 back, as for torch's half-precision models).
@@ -155,7 +156,8 @@ def _run_direction(spec: Spec, w: dict, xs, h0, c0, mask, reverse: bool, hoist: 
         h, c = carry
         x_t, m = inputs
         gx = x_t if hoist else project(x_t)
-        h_new, c_new = cell_step(spec, _Ops, gx, h, c, sw["weight_hh"], sw["bias_hh"], sw["weight_hr"])
+        h_new, c_new = cell_step(spec, _Ops, gx, h, c, sw["weight_hh"], sw["bias_hh"], sw["weight_hr"],
+                                 sw["weight_peephole"])  # fmt: skip
         if m is None:
             return (h_new, c_new), h_new
         h_keep = jnp.where(m, h_new, h)
@@ -175,7 +177,7 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
     steps, batch = xs.shape[0], xs.shape[1]
     rows = spec.num_layers * spec.num_directions
     mask = None if lengths is None else (jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
-    if spec.cell not in OWN_SCAN or spec.peephole:  # the registry's generic loop over the cell's step (lax.scan)
+    if spec.cell not in OWN_SCAN:  # the registry's generic loop over the cell's step, as one lax.scan
         ops = _Ops() if dropout_key is None else _DropoutOps(dropout_key)
         cell_mask = None if mask is None else mask.astype(xs.dtype)
         how = choose_scan(scan, steps, PARALLEL_FROM.get(jax.default_backend(), PARALLEL_FROM["gpu"]))

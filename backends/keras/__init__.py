@@ -4,5 +4,10 @@ keras is imported only when the converter is first used, never with TensorFlow."
 from seqnet.registry import Converter
 
 converter = Converter(
-    name="keras", module=f"{__name__}.convert", roots=("keras",), requires=("keras",), install="keras"
+    name="keras",
+    module=f"{__name__}.convert",
+    roots=("keras",),
+    suffixes=(".keras", ".h5"),
+    requires=("keras",),
+    install="keras",
 )

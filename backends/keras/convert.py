@@ -419,3 +419,115 @@ def _twin(layer: Any) -> Any:
     twin.build((None, None, _cells(layer)[0].kernel.shape[0]))
     twin.set_weights(layer.get_weights())
     return twin
+
+
+# -- Keras files (.keras, .h5) --------------------------------------------------------------------------------------
+def file_config(path: Any) -> dict[str, Any]:
+    """The model config a Keras file holds, read as JSON and nothing else: `.keras` (Keras 3's zip, its
+    config.json) or `.h5` (Keras 2's and tf.keras's HDF5, its `model_config` attribute, through h5py)."""
+    import zipfile
+
+    where = repr(str(path))
+    if str(path).lower().endswith(".keras"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("config.json"))
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise ConversionError(f"{where} is not a Keras 3 .keras file (a zip holding config.json): {exc}") from exc
+    h5py = import_framework("h5py", "Keras .h5 files need h5py: pip install h5py")
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+    except OSError as exc:
+        raise ConversionError(f"{where} is not an HDF5 file: {exc}") from exc
+    if raw is None:
+        raise ConversionError(f"{where} holds weights only (no model_config): build the model in Keras, "
+                              "load_weights, then seqnet.from_framework(model)")  # fmt: skip
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def _code_layers(config: Any) -> list[str]:
+    """The Lambda layers of a model config (their names), found before Keras sees the file: loading one would
+    run code the file carries."""
+    found = []
+    if isinstance(config, dict):
+        if config.get("class_name") == "Lambda":
+            found.append(str(config.get("config", {}).get("name", "?")))
+        for value in config.values():
+            found += _code_layers(value)
+    elif isinstance(config, list):
+        for value in config:
+            found += _code_layers(value)
+    return found
+
+
+def load_file(path: Any) -> Any:
+    """The Keras model of a `.keras` or `.h5` file, through keras.saving.load_model(safe_mode=True,
+    compile=False), after its config is read and a Lambda layer refused by name (nothing in the file runs)."""
+    lambdas = _code_layers(file_config(path))
+    if lambdas:
+        raise ConversionError(f"{str(path)!r} holds Lambda layer(s) {lambdas}: loading one would run code the file "
+                              "carries, so seqnet refuses the file (nothing in it ran)")  # fmt: skip
+    keras = _keras()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*HDF5 file")
+            return keras.saving.load_model(os.fspath(path), safe_mode=True, compile=False)
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConversionError(f"Keras could not load {str(path)!r}: {str(exc)[:300]}") from exc
+
+
+def read_file(path: Any) -> Imported:
+    """A Keras file's recurrent layers as `from_framework` reads the loaded model."""
+    imported = from_framework(load_file(path))
+    imported.source = f"{str(path)!r} ({imported.source.removeprefix('the ')})"
+    return imported
+
+
+def write_file(path: Any, spec: Spec, weights: Weights, prefix: str = "", head: str = "head") -> None:
+    """`to_framework`'s Keras model saved as a Keras 3 `.keras` file, atomically (prefix and head do not apply:
+    the file holds the model)."""
+    import tempfile
+
+    if not str(path).lower().endswith(".keras"):
+        raise ConversionError(f"{str(path)!r}: seqnet writes Keras 3 .keras files; .h5 is read only (Keras 3 "
+                              "deprecates writing it)")  # fmt: skip
+    keras = _keras()
+    made = to_framework(spec, weights)
+    model = made if isinstance(made, keras.Model) else keras.Sequential([keras.Input((None, spec.input_size)), made])
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".keras", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray) -> np.ndarray:
+    """The file's model, loaded by Keras (as `load_file`), called on x (B, T, I)."""
+    keras = _keras()
+    model = load_file(path)
+    return np.asarray(keras.ops.convert_to_numpy(model(np.asarray(x, np.float32))))
+
+
+def inventory(path: Any) -> tuple[list[Any], list[str]]:
+    """(the file's model as a seqnet.imported.Found record, its other layers), for `seqnet inspect`: the config
+    read as JSON first (a Lambda layer is named and nothing loads), then the model by Keras's safe loader."""
+    from seqnet.errors import SeqnetError
+    from seqnet.imported import Found, finish
+
+    config = file_config(path)
+    layers = [str(layer.get("class_name")) for layer in config.get("config", {}).get("layers", [])]
+    lambdas = _code_layers(config)
+    if lambdas:
+        return [Found("model", str(config.get("class_name")), None, [], f"Lambda layer(s) {lambdas}: loading one "
+                      "would run code the file carries")], layers  # fmt: skip
+    try:
+        imported = from_framework(load_file(path))
+        spec = finish(imported, {})[0]
+        return [Found("model", str(config.get("class_name")), spec, imported.found)], layers
+    except SeqnetError as exc:
+        return [Found("model", str(config.get("class_name")), None, [], str(exc))], layers

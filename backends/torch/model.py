@@ -231,20 +231,34 @@ class SeqnetTorch(nn.Module):
             c0 = x0.new_zeros(rows, x0.shape[0], spec.hidden_size) if lstm else None
         else:
             h0, c0 = state if lstm else (state, None)
-        step = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
-            torch.rnn_tanh_cell if spec.activation == "tanh" else torch.rnn_relu_cell
-        )
+        plan = self.__dict__.get("_step_plan")
+        if plan is None:  # names looked up once: each call indexes the parameters by them
+            step = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
+                torch.rnn_tanh_cell if spec.activation == "tanh" else torch.rnn_relu_cell
+            )
+            plan = self.__dict__["_step_plan"] = (step, [[(k * spec.num_directions + d, tuple(
+                f"{n}_l{k}{s}" for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
+                for d, s in enumerate(("", "_reverse")[: spec.num_directions])] for k in range(spec.num_layers)])  # fmt: skip
+        step, layers = plan
+        if len(layers) == 1 and len(layers[0]) == 1 and not spec.proj_size:  # one cell: a stream's usual model
+            names = layers[0][0][1]
+            args = (p[names[0]], p[names[1]], p.get(names[2]), p.get(names[3]))
+            if lstm:
+                h, c = step(x0, (h0[0], c0[0]), *args)
+                seq = h.unsqueeze(1) if spec.batch_first else h.unsqueeze(0)
+                return seq, (h.unsqueeze(0), c.unsqueeze(0))
+            h = step(x0, h0[0], *args)
+            return (h.unsqueeze(1) if spec.batch_first else h.unsqueeze(0)), h.unsqueeze(0)
         hs, cs, inp = [], [], x0
-        for k in range(spec.num_layers):
+        for k, directions in enumerate(layers):
             outs = []
-            for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
-                row, tag = k * spec.num_directions + d, f"_l{k}{suffix}"
-                weights = (p[f"weight_ih{tag}"], p[f"weight_hh{tag}"], p.get(f"bias_ih{tag}"), p.get(f"bias_hh{tag}"))
+            for row, names in directions:
+                weights = (p[names[0]], p[names[1]], p.get(names[2]), p.get(names[3]))
                 if lstm and spec.proj_size:  # torch.lstm_cell takes h H wide: the projected cell written out
                     gates = F.linear(inp, weights[0], weights[2]) + F.linear(h0[row], weights[1], weights[3])
                     i, f, g, o = gates.chunk(4, 1)
                     c = torch.sigmoid(f) * c0[row] + torch.sigmoid(i) * torch.tanh(g)
-                    h = (torch.sigmoid(o) * torch.tanh(c)) @ p[f"weight_hr{tag}"].T
+                    h = (torch.sigmoid(o) * torch.tanh(c)) @ p[names[4]].T
                     cs.append(c)
                 elif lstm:
                     h, c = step(inp, (h0[row], c0[row]), *weights)

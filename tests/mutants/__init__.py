@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from seqnet import Backend
-from seqnet.generic import cell_step, prepare
+from seqnet.generic import PARAMS, cell_step, prepare
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
 from seqnet.testing.reference import _NumpyOps as OPS
@@ -105,12 +105,14 @@ def _direction(spec: Spec, p: dict[str, Any], xs: np.ndarray, h: Any, c: Any, va
     else:
         w_hr = p["weight_hr"]
         b_in, step = p["bias_ih"], {"weight_hh": p["weight_hh"].T, "bias_hh": p["bias_hh"],
-                                    "weight_hr": None if w_hr is None else w_hr.T}  # fmt: skip
+                                    "weight_hr": None if w_hr is None else w_hr.T,
+                                    "weight_peephole": p["weight_peephole"]}  # fmt: skip
     gx = OPS.linear(xs, p["weight_ih"], b_in)
     steps = xs.shape[0]
     ys: list[Any] = [None] * steps
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
-        h_new, c_new = cell_step(spec, OPS, gx[t], h, c, step["weight_hh"], step["bias_hh"], step["weight_hr"])
+        h_new, c_new = cell_step(spec, OPS, gx[t], h, c, step["weight_hh"], step["bias_hh"], step["weight_hr"],
+                                 step["weight_peephole"])  # fmt: skip
         if valid is None:
             ys[t], h, c = h_new, h_new, c_new
         else:
@@ -127,8 +129,7 @@ def _layers(spec: Spec, w: dict, xs: np.ndarray, h0: np.ndarray, c0: Any, valid:
         outs = []
         for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
             row = layer * spec.num_directions + d
-            p = {name: w.get(f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh",
-                                                                        "weight_hr")}  # fmt: skip
+            p = {name: w.get(f"{name}_l{layer}{suffix}") for name in PARAMS}
             over_padding = d == 1 and fault == "reverse_over_padding"
             ys, h, c = _direction(spec, p, layer_in, h0[row], None if c0 is None else c0[row],
                                   None if over_padding else valid, d == 1, fault != "control_unfolded")  # fmt: skip

@@ -1,8 +1,10 @@
-"""Single-step cells, as streaming models hold them: torch's RNNCell, LSTMCell and GRUCell, Paddle's cells and the
-nn.RNN / nn.BiRNN wrappers over them, cell-style checkpoint names, and `seqnet inspect`. Expected values come from
-each framework's own cell, stepped by the test's own loop or by Paddle's own wrappers."""
+"""The models people have: single-step cells (torch's RNNCell, LSTMCell and GRUCell, Paddle's cells and the
+nn.RNN / nn.BiRNN wrappers over them), cell-style checkpoint names, recurrent nodes inside larger ONNX graphs,
+Keras's .keras and .h5 files, and `seqnet inspect`. Expected values come from each framework's own cell, stepped
+by the test's own loop or by Paddle's own wrappers, from onnxruntime running the whole graph, and from Keras."""
 
 import importlib.util
+import warnings
 
 import numpy as np
 import pytest
@@ -329,3 +331,67 @@ def test_several_different_nodes_in_subgraphs_are_listed_and_one_is_chosen_by_na
 
     with pytest.raises(ConversionError, match=r"node='gru_a' is for ONNX graphs, not a GRU"):
         seqnet.from_framework(torch.nn.GRU(3, 4), node="gru_a")
+
+
+# -- Keras files ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras_files_as_every_keras_tutorial_saves_them_convert(suffix, tmp_path):
+    need("keras")
+    need("h5py")
+    import keras
+
+    keras.utils.set_random_seed(9)
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(5, return_sequences=True),
+                              keras.layers.GRU(5), keras.layers.Dense(2)])  # fmt: skip
+    with warnings.catch_warnings():  # .h5: Keras 2's and tf.keras's format for years; Keras 3 still writes it
+        warnings.simplefilter("ignore")
+        model.save(tmp_path / f"m{suffix}")
+    with pytest.raises(ConversionError, match=r"Keras layer 'gru\w*' has cell='gru' where layer 'lstm\w*' has 'lstm'"):
+        seqnet.from_framework(tmp_path / f"m{suffix}")  # what the Spec cannot express, by name, from a file too
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(5, return_sequences=True),
+                              keras.layers.GRU(5), keras.layers.Dense(2)])  # fmt: skip
+    path = tmp_path / f"g{suffix}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(path)
+    spec, weights = seqnet.from_framework(path)
+    assert spec == seqnet.Spec("gru", 3, 5, num_layers=2, output_size=2, output_mode="last")
+    x = np.random.default_rng(10).standard_normal((2, 6, 3)).astype(np.float32)
+    want = keras.ops.convert_to_numpy(model(x))
+    assert np.abs(seqnet.predict(seqnet.build(spec, "numpy", weights), x)[0] - want).max() < 1e-5
+    if suffix == ".keras":
+        seqnet.files.write(tmp_path / "back.keras", spec, weights)
+    else:  # the command line once: seqnet convert runs both files in Keras for its parity report
+        done = cli("convert", path, tmp_path / "back.keras")
+        assert done.returncode == 0, done.stderr
+        assert "keras's own layer" in done.stdout and ": ok" in done.stdout
+    again = keras.saving.load_model(tmp_path / "back.keras")
+    assert np.abs(keras.ops.convert_to_numpy(again(x)) - want).max() < 1e-5
+
+
+def test_a_keras_file_with_a_lambda_layer_is_refused_and_nothing_in_it_runs(tmp_path):
+    need("keras")
+    import keras
+
+    ran = tmp_path / "ran"
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.Lambda(lambda t: t * 2, name="doubler"),
+                              keras.layers.LSTM(4)])  # fmt: skip
+    model.save(tmp_path / "m.keras")
+    code = f"lambda t: (open({str(ran)!r}, 'w'), t)[1]"  # what a hostile file's function does when it runs
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(parts["config.json"])
+    config["config"]["layers"][0]["config"]["function"] = {"class_name": "__lambda__", "config": {"code": code}}
+    parts["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "hostile.keras", "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    for path in (tmp_path / "m.keras", tmp_path / "hostile.keras"):
+        with pytest.raises(ConversionError, match=r"holds Lambda layer\(s\) \['doubler'\]: loading one would run code"):
+            seqnet.from_framework(path)
+        listed = cli("inspect", path)
+        assert listed.returncode == 0 and "Lambda layer(s) ['doubler']" in listed.stdout, listed.stderr
+    assert not ran.exists()
