@@ -206,7 +206,8 @@ def _inventory(path: Path, what: str, naming: str, arrays: dict[str, Any]) -> In
     impl = get_converter(naming).load()
     arrays = {k: to_numpy(v) for k, v in arrays.items()}
     names = list(arrays)
-    found, used = [], set()
+    found: list[Found] = []
+    used: set[str] = set()
     for prefix, kind in sorted(impl.layer_prefixes(names).items()):
         try:
             imported = impl.from_state_dict(arrays, prefix, None)

@@ -116,7 +116,8 @@ class _Graphs:
                                   [numpy_helper.from_array(self.values[i], i) for i in sorted(needed)])  # fmt: skip
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         try:
-            computed = ReferenceEvaluator(model).run(None, {})[0]
+            outputs: Any = ReferenceEvaluator(model).run(None, {})  # a list of arrays (typed loosely)
+            computed = np.asarray(outputs[0])
         except Exception as exc:  # the reference evaluator raises by cause
             raise ConversionError(f"{where}: its {name!r} could not be evaluated from stored weights "
                                   f"({type(exc).__name__}: {exc})") from exc  # fmt: skip

@@ -158,7 +158,7 @@ def _cell_fields(cell: Any, what: str) -> tuple[dict[str, Any], dict[str, np.nda
     if kind == "rnn":
         fields["activation"] = cell.activation
     arrays = {name: canonical_float(getattr(cell, name)) for name in CELL_PARAMS}
-    if kind == "lstm" and getattr(cell, "proj_size", 0):
+    if kind == "lstm" and getattr(cell, "proj_size", None):
         fields["proj_size"] = int(cell.proj_size)
         arrays["weight_hr"] = np.ascontiguousarray(canonical_float(cell.weight_ho).T)
     return fields, arrays
@@ -340,7 +340,8 @@ def from_state_dict(arrays: dict[str, Any], prefix: str, head: str | None) -> Im
         imported.source = imported.source.replace("torch", "Paddle")
     else:
         at, kind = choose_layer(found, names, prefix, "the Paddle checkpoint")
-        sub, used = {}, []
+        sub: dict[str, np.ndarray] = {}
+        used: list[str] = []
         for name, value in arrays.items():
             rest = name[len(at) :] if name.startswith(at) else None
             key = _canonical_key(rest, kind) if rest is not None else None
@@ -353,8 +354,8 @@ def from_state_dict(arrays: dict[str, Any], prefix: str, head: str | None) -> Im
             elif kind == "layer" and rest is not None and CANONICAL_NAME.match(rest):
                 used.append(name)  # the flat name of a tensor read through its cell name
         source = f"the Paddle checkpoint's {kind} under prefix {at!r}"
-        found = describe({name: arrays[name] for name in used})  # the checkpoint's own names
-        imported = Imported(infer_fields(sub, source, found), sub, source, found, at, used)
+        described = describe({name: arrays[name] for name in used})  # the checkpoint's own names
+        imported = Imported(infer_fields(sub, source, described), sub, source, described, at, used)
     if head is not None:
         weight, bias = head_entries(arrays, head, transposed=True)  # Paddle's Linear stores (in, out)
         imported.arrays["head.weight"], imported.arrays["head.bias"] = weight, bias
@@ -430,8 +431,8 @@ def _run_cells(obj: Any, x: Any, state: Any, lengths: Any) -> tuple[np.ndarray, 
     if state is not None:
         parts = [np.asarray(s) for s in (state if lstm else (state,))]
         per_direction = [tuple(to(p[d]) for p in parts) for d in range(len(parts[0]))]
-        st = [d if lstm else d[0] for d in per_direction]
-        st = tuple(st) if bi else st[0]
+        chosen = [d if lstm else d[0] for d in per_direction]
+        st = tuple(chosen) if bi else chosen[0]
     seq_len = None if lengths is None else paddle.to_tensor(np.asarray(lengths, dtype=np.int64))
     with paddle.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")
@@ -442,10 +443,9 @@ def _run_cells(obj: Any, x: Any, state: Any, lengths: Any) -> tuple[np.ndarray, 
         steps = seq.shape[0 if time_major else 1]
         valid = np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
         seq = seq * (valid.T if time_major else valid)[..., None]
-    finals = list(final) if bi else [final]
-    finals = [tuple(f) if lstm else (f,) for f in finals]
-    parts = tuple(np.stack([d[i].numpy() for d in finals]) for i in range(len(finals[0])))
-    return seq, (parts if lstm else parts[0])
+    by_direction = [tuple(f) if lstm else (f,) for f in (list(final) if bi else [final])]
+    stacked = tuple(np.stack([d[i].numpy() for d in by_direction]) for i in range(len(by_direction[0])))
+    return seq, (stacked if lstm else stacked[0])
 
 
 # -- checkpoint files (.pdparams) -------------------------------------------------------------------------------

@@ -231,15 +231,20 @@ class SeqnetTorch(nn.Module):
             c0 = x0.new_zeros(rows, x0.shape[0], spec.hidden_size) if lstm else None
         else:
             h0, c0 = state if lstm else (state, None)
+        c0 = cast(Any, c0)  # an LSTM's (L*D, B, H), else unused
         plan = self.__dict__.get("_step_plan")
         if plan is None:  # names looked up once: each call indexes the parameters by them
             step = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
                 torch.rnn_tanh_cell if spec.activation == "tanh" else torch.rnn_relu_cell
             )
-            plan = self.__dict__["_step_plan"] = (step, [[(k * spec.num_directions + d, tuple(
-                f"{n}_l{k}{s}" for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")))
-                for d, s in enumerate(("", "_reverse")[: spec.num_directions])] for k in range(spec.num_layers)])  # fmt: skip
-        step, layers = plan
+            kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+            layers = [
+                [(k * spec.num_directions + d, tuple(f"{n}_l{k}{suffix}" for n in kinds))
+                 for d, suffix in enumerate(("", "_reverse")[: spec.num_directions])]
+                for k in range(spec.num_layers)
+            ]  # fmt: skip
+            plan = self.__dict__["_step_plan"] = (step, layers)
+        step, layers = cast(tuple[Any, list[list[tuple[int, tuple[str, ...]]]]], plan)
         if len(layers) == 1 and len(layers[0]) == 1 and not spec.proj_size:  # one cell: a stream's usual model
             names = layers[0][0][1]
             args = (p[names[0]], p[names[1]], p.get(names[2]), p.get(names[3]))
