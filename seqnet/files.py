@@ -52,6 +52,16 @@ def formats() -> dict[str, str]:
     return out
 
 
+def _existing(path: str | os.PathLike) -> Path:
+    """`path` as a Path, if it names a file of a format seqnet reads (else a ConversionError saying which)."""
+    path = Path(path)
+    if path.suffix.lower() not in formats():
+        raise ConversionError(f"{str(path)!r}: a path must end in one of {sorted(formats())}")
+    if not path.is_file():
+        raise ConversionError(f"{str(path)!r} does not exist or is not a file")
+    return path
+
+
 def _converter(path: Path) -> Converter:
     suffix = path.suffix.lower()
     for converter in converters().values():
@@ -71,11 +81,7 @@ def read(
     """The Spec and weights a model file holds. A checkpoint (`.pt`, `.pdparams`, a plain `.safetensors`)
     infers its Spec as `from_state_dict` does (`framework` names the checkpoint's naming for a plain
     safetensors file; default: Paddle's where its cell names occur, else PyTorch's)."""
-    path = Path(path)
-    if path.suffix.lower() not in formats():
-        raise ConversionError(f"{str(path)!r}: a path must end in one of {sorted(formats())}")
-    if not path.is_file():
-        raise ConversionError(f"{str(path)!r} does not exist or is not a file")
+    path = _existing(path)
     if path.suffix.lower() == ".safetensors":
         if node is not None:
             raise ConversionError(f"node={node!r} is for graph files (.onnx), not .safetensors files")
@@ -182,11 +188,7 @@ def inspect(path: str | os.PathLike, framework: str | None = None) -> Inventory:
     read as `read` reads (torch.load(weights_only=True), Paddle's restricted unpickler, safetensors, ONNX's
     protobuf), so nothing in the file runs. A checkpoint's Specs hold what its names and shapes say
     (batch_first, an RNN's activation and the like take their defaults)."""
-    path = Path(path)
-    if path.suffix.lower() not in formats():
-        raise ConversionError(f"{str(path)!r}: a path must end in one of {sorted(formats())}")
-    if not path.is_file():
-        raise ConversionError(f"{str(path)!r} does not exist or is not a file")
+    path = _existing(path)
     if path.suffix.lower() == ".safetensors":
         arrays, metadata = read_safetensors(path)
         if SPEC_KEY in metadata:

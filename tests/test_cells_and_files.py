@@ -395,3 +395,27 @@ def test_a_keras_file_with_a_lambda_layer_is_refused_and_nothing_in_it_runs(tmp_
         listed = cli("inspect", path)
         assert listed.returncode == 0 and "Lambda layer(s) ['doubler']" in listed.stdout, listed.stderr
     assert not ran.exists()
+
+
+def test_an_onnx_file_whose_external_data_points_outside_its_folder_is_refused(tmp_path):
+    need("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    (tmp_path / "secret.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "models").mkdir()
+    weight = numpy_helper.from_array(np.zeros((1, 12, 3), np.float32), "W")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "144")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    recurrent = numpy_helper.from_array(np.zeros((1, 12, 4), np.float32), "R")
+    node = helper.make_node("GRU", ["X", "W", "R"], ["Y"], hidden_size=4)
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", 3])]
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)]
+    graph = helper.make_graph([node], "g", inputs, outputs, [weight, recurrent])
+    path = tmp_path / "models" / "evil.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    for read in (seqnet.from_framework, seqnet.files.inspect):
+        with pytest.raises(ConversionError, match=r"is not an ONNX model: .*'../secret.bin' points outside the dir"):
+            read(path)

@@ -184,7 +184,7 @@ def test_from_framework_of_a_seqnet_model_and_bad_objects():
     with pytest.raises(
         seqnet.ConversionError, match=r"a path must end in one of \[.*'.pdparams', '.pt', '.pth', '.safetensors'\]"
     ):
-        seqnet.from_framework("model.h5")
+        seqnet.from_framework("model.bin")
     with pytest.raises(seqnet.SpecError, match=r"unknown Spec field\(s\) \['hiden_size'\]"):
         seqnet.from_framework(model, hiden_size=3)
 
