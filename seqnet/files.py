@@ -4,11 +4,14 @@ Requirements: numpy and safetensors; each converter's framework for its own form
 
 By suffix: `.safetensors` (seqnet's own file, or a plain state dict in PyTorch's or Paddle's names), and the
 converters' suffixes: `.pt` / `.pth` (torch, read with `torch.load(weights_only=True)`), `.pdparams` (Paddle,
-read by a restricted unpickler that builds NumPy arrays only), `.onnx`. Each converter module defines
-`read_file(path)` (a checkpoint's arrays, or an `Imported` for a self-describing file), `write_file(path,
-spec, weights, prefix, head)` and `run_file(path, spec, prefix, head, x)`: the file's model run by the
-framework's own layer, loaded by the framework's own loader, so `compare` checks seqnet's conversion
-against each framework rather than against itself.
+read by a restricted unpickler that builds NumPy arrays only), `.onnx`, `.keras` and `.h5` (Keras). Each
+converter module defines `read_file(path)` (a checkpoint's arrays, or an `Imported` for a self-describing file;
+ONNX's takes `node=`), `write_file(path, spec, weights, prefix, head)` and `run_file(path, spec, prefix, head,
+x)`: the file's model run by the framework's own layer, loaded by the framework's own loader, so `compare`
+checks seqnet's conversion against each framework rather than against itself. A graph format's converter may
+define `inventory(path)` for `inspect` (ONNX's nodes, a Keras file's model).
+
+Nothing here imports seqnet.convert: this module hands the converters' readings up to it (seqnet.imported).
 """
 
 from __future__ import annotations
@@ -186,8 +189,9 @@ class Inventory:
 def inspect(path: str | os.PathLike, framework: str | None = None) -> Inventory:
     """The recurrent layers, cells or nodes a model file holds, the Spec read from each, and its other entries,
     read as `read` reads (torch.load(weights_only=True), Paddle's restricted unpickler, safetensors, ONNX's
-    protobuf), so nothing in the file runs. A checkpoint's Specs hold what its names and shapes say
-    (batch_first, an RNN's activation and the like take their defaults)."""
+    protobuf, a Keras file's config as JSON before Keras's safe loader), so nothing in the file runs. A
+    checkpoint's Specs hold what its names and shapes say (batch_first, an RNN's activation and the like take
+    their defaults)."""
     path = _existing(path)
     if path.suffix.lower() == ".safetensors":
         arrays, metadata = read_safetensors(path)

@@ -44,7 +44,7 @@ class Imported:
     arrays: dict[str, np.ndarray]
     source: str
     found: list[str] = field(default_factory=list)
-    prefix: str = ""  # where a checkpoint held the layer
+    prefix: str = ""  # where a checkpoint held the layer; an ONNX node read alone: its qualified name
     used: list[str] = field(default_factory=list)  # the checkpoint's own names of the entries read
 
 

@@ -1,6 +1,7 @@
 """The PyTorch backend against PyTorch's own layers built by hand, and its torch-user contract."""
 
 import dataclasses
+
 import numpy as np
 import pytest
 from conftest import check_half_precision, gates_swapped, importorskip

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.imported import Imported, cannot_express, canonical_float, check_fits
 from seqnet.errors import ConversionError, import_framework
+from seqnet.imported import Imported, cannot_express, canonical_float, check_fits
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 

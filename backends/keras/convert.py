@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.imported import Imported, cannot_express, canonical_float, check_fits
 from seqnet.errors import ConversionError, NotExpressible, import_framework
+from seqnet.imported import Imported, cannot_express, canonical_float, check_fits
 from seqnet.registry import _findable
 from seqnet.spec import Spec
 from seqnet.weights import Weights

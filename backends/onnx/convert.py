@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.imported import Found, Imported, canonical_float, describe
 from seqnet.errors import ConversionError, import_framework
+from seqnet.imported import Found, Imported, canonical_float, describe
 from seqnet.io import SPEC_KEY, atomic_write
 from seqnet.spec import Spec
 from seqnet.weights import Weights

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from seqnet.errors import ConversionError, import_framework
 from seqnet.imported import (
     CANONICAL_NAME,
     CELL_PARAMS,
@@ -43,7 +44,6 @@ from seqnet.imported import (
     head_entries,
     infer_fields,
 )
-from seqnet.errors import ConversionError, import_framework
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
