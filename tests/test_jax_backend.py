@@ -128,11 +128,13 @@ def test_dropout_with_a_key_only():
     assert np.array_equal(plain, again) and not np.allclose(plain, dropped)
 
 
-@pytest.mark.parametrize("case", parity.GRID, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", parity.GRID[::2], ids=lambda c: c.id)
 def test_hoisted_input_products_match_numpy(case, x64):
     """The input products hoisted out of the scan (what GPUs run) compute NumPy's outputs, final state and
     gradients whatever platform runs the tests; the per-step placement is XLA:CPU's default, which every
-    parity and gradient test of the JAX backend runs on a CPU."""
+    parity and gradient test of the JAX backend runs on a CPU. Every other grid case (each cell kind meets two
+    or three of the five combinations; the hoist changes where the input product runs, not the combinations'
+    code): the whole grid measured 111 s of the suite's 1887 worker-seconds."""
     hoist = True
     from seqnet_backends.jax.model import forward, loss_fn
 
