@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from seqnet.errors import ConversionError, NotExpressible, SeqnetError
-from seqnet.imported import Found, Imported, finish, head_name, to_numpy
+from seqnet.imported import Found, Imported, describe, finish, head_name, to_numpy
 from seqnet.io import SPEC_KEY, from_contents, read_safetensors, save
 from seqnet.parity import TOLERANCE, scaled_diff
 from seqnet.registry import Converter, converters, get_converter
@@ -197,7 +197,7 @@ def inspect(path: str | os.PathLike, framework: str | None = None) -> Inventory:
         arrays, metadata = read_safetensors(path)
         if SPEC_KEY in metadata:
             spec, weights = from_contents(arrays, metadata, repr(str(path)))
-            return Inventory(path, "seqnet", [Found("model", "", spec, _described(weights))], [])
+            return Inventory(path, "seqnet", [Found("model", "", spec, describe(weights))], [])
         naming = framework or ("paddle" if any(".cell" in name for name in arrays) else "torch")
         return _inventory(path, f"{naming} state dict in safetensors", naming, dict(arrays))
     converter = _converter(path)
@@ -222,10 +222,6 @@ def _inventory(path: Path, what: str, naming: str, arrays: dict[str, Any]) -> In
             imported, spec, problem = None, None, str(exc).split("; found:")[0]
         mine = imported.used if imported is not None else [n for n in names if n.startswith(prefix)]
         used.update(mine)
-        found.append(Found(kind, prefix, spec, [f"{n} {list(arrays[n].shape)}" for n in mine], problem))
-    other = [f"{n} {list(arrays[n].shape)}" for n in names if n not in used]
+        found.append(Found(kind, prefix, spec, describe({n: arrays[n] for n in mine}), problem))
+    other = describe({n: arrays[n] for n in names if n not in used})
     return Inventory(path, what, found, other)
-
-
-def _described(arrays: Any) -> list[str]:
-    return [f"{name} {list(np.shape(value))}" for name, value in arrays.items()]

@@ -165,13 +165,8 @@ def from_framework(obj: Any, params: Any = None, head: Any = None, node: str | N
                     f"has {settings[0][key]!r}: a seqnet Spec stacks equal layers"
                 )
     first = settings[0]
-    fields: dict[str, Any] = {
-        "cell": first["cell"], "hidden_size": first["hidden_size"], "num_layers": len(nodes),
-        "bidirectional": first["bidirectional"], "bias": first["bias"], "activation": first["activation"],
-        "gru_variant": first["gru_variant"], "input_size": int(first["W"].shape[2]), "proj_size": 0,
-        "peephole": first["peephole"],
-        "batch_first": _batch_first(graphs, nodes[0]),
-    }  # fmt: skip
+    fields: dict[str, Any] = {**_layer_fields(first), "num_layers": len(nodes), "proj_size": 0,
+                              "batch_first": _batch_first(graphs, nodes[0])}  # fmt: skip
     arrays: dict[str, np.ndarray] = {}
     for k, s in enumerate(settings):
         gh = s["W"].shape[1]
@@ -292,6 +287,12 @@ def _node_settings(onnx: Any, node: Any, values: _Graphs, source: str) -> dict[s
         "W": value(inputs[1], "W"), "R": value(inputs[2], "R"), "B": value(inputs[3], "B"), "bias": bool(inputs[3]),
         "P": value(inputs[7], "P") if node.op_type == "LSTM" else None, "peephole": bool(inputs[7]),
     }  # fmt: skip
+
+
+def _layer_fields(s: dict[str, Any]) -> dict[str, Any]:
+    """The Spec fields one node's settings (`_node_settings`) determine."""
+    keys = ("cell", "hidden_size", "bidirectional", "bias", "activation", "gru_variant", "peephole")
+    return {**{key: s[key] for key in keys}, "input_size": int(s["W"].shape[2])}
 
 
 def _batch_first(graphs: _Graphs, first: Any) -> bool:
@@ -446,10 +447,7 @@ def _inventory_node(onnx: Any, node: Any, values: _Graphs, source: str, name: st
                                                                          "initial_c", "P")) if i < len(node.input)
                and node.input[i]]  # fmt: skip
     try:
-        s = _node_settings(onnx, node, values, source)
-        fields = {"cell": s["cell"], "input_size": int(s["W"].shape[2]), "hidden_size": s["hidden_size"],
-                  "bidirectional": s["bidirectional"], "bias": s["bias"], "activation": s["activation"],
-                  "gru_variant": s["gru_variant"], "peephole": s["peephole"], "batch_first": False}  # fmt: skip
-        return Found("node", name, Spec(**fields), entries)
+        fields = _layer_fields(_node_settings(onnx, node, values, source))
+        return Found("node", name, Spec(**fields, batch_first=False), entries)
     except SeqnetError as exc:
         return Found("node", name, None, entries, str(exc))

@@ -207,8 +207,15 @@ def to_framework(spec: Spec, weights: Weights, into: Any = None, cell: bool = Fa
             head = (
                 paddle.nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
             )
+    return _set_weights(layer, head, model.paddle_names(spec), arrays)
+
+
+def _set_weights(layer: Any, head: Any, paths: dict[str, tuple[str, bool]], arrays: Any) -> Any:
+    """`arrays` set into `layer` at `paths` (canonical name -> (path, stored transposed)) and into the Linear
+    `head`, in the layer's dtype: the layer, or (layer, head)."""
+    model = _model()
     dtype = model.dtype_name(next(iter(layer.parameters())).dtype)
-    for canonical, (path, transposed) in model.paddle_names(spec).items():
+    for canonical, (path, transposed) in paths.items():
         value = np.asarray(arrays[canonical], dtype=dtype)
         model.walk(layer, path).set_value(value.T if transposed else value)
     if head is None:
@@ -268,15 +275,7 @@ def _to_cells(spec: Spec, weights: Weights, into: Any) -> Any:
             head = (
                 paddle.nn.Linear(spec.num_directions * spec.hidden_out, spec.output_size) if spec.output_size else None
             )
-    dtype = model.dtype_name(next(iter(layer.parameters())).dtype)
-    for canonical, (path, transposed) in cell_paths(spec).items():
-        value = np.asarray(weights[canonical], dtype=dtype)
-        model.walk(layer, path.rstrip(".")).set_value(value.T if transposed else value)
-    if head is None:
-        return layer
-    head.weight.set_value(np.asarray(weights["head.weight"], dtype=dtype).T)
-    head.bias.set_value(np.asarray(weights["head.bias"], dtype=dtype))
-    return layer, head
+    return _set_weights(layer, head, cell_paths(spec), weights)
 
 
 def _pair(into: Any) -> tuple[Any, Any]:
@@ -428,11 +427,10 @@ def _run_cells(obj: Any, x: Any, state: Any, lengths: Any) -> tuple[np.ndarray, 
         sizes = (out_size, cells[0].hidden_size) if lstm else (out_size,)
         zeros = tuple(np.zeros((len(cells), batch, n), np.dtype(_model().dtype_name(dtype))) for n in sizes)
         state = zeros if lstm else zeros[0]
-    if state is not None:
-        parts = [np.asarray(s) for s in (state if lstm else (state,))]
-        per_direction = [tuple(to(p[d]) for p in parts) for d in range(len(parts[0]))]
-        chosen = [d if lstm else d[0] for d in per_direction]
-        st = tuple(chosen) if bi else chosen[0]
+    parts = [np.asarray(s) for s in (state if lstm else (state,))]
+    per_direction = [tuple(to(p[d]) for p in parts) for d in range(len(parts[0]))]
+    chosen = [d if lstm else d[0] for d in per_direction]
+    st = tuple(chosen) if bi else chosen[0]
     seq_len = None if lengths is None else paddle.to_tensor(np.asarray(lengths, dtype=np.int64))
     with paddle.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"(?s).*sequence_mask.*deprecated")

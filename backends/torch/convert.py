@@ -351,8 +351,7 @@ def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray
     state = read_file(path)
     if f"{prefix}weight_ih" in state:  # a cell's entries: the cell, stepped as its users step it
         cell = cell_layer(spec).to(dtype=state[f"{prefix}weight_ih"].dtype)
-        cell.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k[len(prefix) :] in CELL_PARAMS
-                              and k.startswith(prefix)})  # fmt: skip
+        cell.load_state_dict({n: state[f"{prefix}{n}"] for n in CELL_PARAMS if f"{prefix}{n}" in state})
         seq, final = run_cell(cell, x if spec.batch_first else np.swapaxes(x, 0, 1))
         seq = seq if spec.batch_first else np.swapaxes(seq, 0, 1)
         hn = final[0] if isinstance(final, tuple) else final
