@@ -115,12 +115,12 @@ def _read_head(layer: Any, head: Any) -> tuple[int, np.ndarray, np.ndarray]:
 
 def _require_expressible(spec: Spec) -> None:
     """A NotExpressible for a spec torch.nn's layers cannot run (a sigmoid RNN, the reset-before GRU)."""
-    from .model import fused_reason
+    from .model import missing_form
 
-    reason = fused_reason(spec)
-    if reason:
-        field = "activation" if spec.cell == "rnn" else "peephole" if spec.peephole else "gru_variant"
-        raise cannot_express("torch.nn", field, getattr(spec, field), reason, "torch")
+    missing = missing_form(spec)
+    if missing:
+        field, why = missing
+        raise cannot_express("torch.nn", field, getattr(spec, field), why, "torch")
 
 
 def to_framework(spec: Spec, weights: Weights, into: Any = None, device: Any = None, dtype: Any = None,

@@ -39,17 +39,23 @@ _FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+def missing_form(spec: Spec) -> tuple[str, str] | None:
+    """(the Spec field, why) where torch's fused layers have no form for `spec`; None where they have one."""
+    if spec.cell not in _FUSED:
+        return "cell", f"torch has no fused layer for cell {spec.cell!r}, which runs on the generic path"
+    if spec.cell == "rnn" and spec.activation == "sigmoid":
+        return "activation", "nn.RNN offers tanh and relu only"
+    if spec.cell == "gru" and spec.gru_variant == "reset_before":
+        return "gru_variant", "nn.GRU applies the reset gate after the hidden product only"
+    if spec.peephole:
+        return "peephole", "nn.LSTM has no peephole connections"
+    return None
+
+
 def fused_reason(spec: Spec) -> str | None:
     """Why torch's fused layer cannot express `spec` (None if it can)."""
-    if spec.cell not in _FUSED:
-        return f"torch has no fused layer for cell {spec.cell!r}, which runs on the generic path"
-    if spec.cell == "rnn" and spec.activation == "sigmoid":
-        return "nn.RNN offers tanh and relu only"
-    if spec.cell == "gru" and spec.gru_variant == "reset_before":
-        return "nn.GRU applies the reset gate after the hidden product only"
-    if spec.peephole:
-        return "nn.LSTM has no peephole connections"
-    return None
+    missing = missing_form(spec)
+    return missing[1] if missing else None
 
 
 def fused_layer(spec: Spec) -> nn.Module:
