@@ -37,9 +37,9 @@ RATIOS = [
 # one step, batch 1, state carried: (label, seqnet's impl, the framework's own, goal)
 STREAMING = [
     ("seqnet-torch / torch nn.LSTM", "seqnet-torch", "torch-nn", 1.10),
-    ("seqnet-torch / torch nn.LSTMCell", "seqnet-torch", "torch-cell", 1.10),
+    ("seqnet-torch step / torch nn.LSTMCell", "seqnet-torch-step", "torch-cell", 1.10),
     ("seqnet-paddle / paddle.nn.LSTM", "seqnet-paddle", "paddle-nn", 1.10),
-    ("seqnet-paddle / paddle.nn.LSTMCell", "seqnet-paddle", "paddle-cell", 1.10),
+    ("seqnet-paddle step / paddle.nn.LSTMCell", "seqnet-paddle-step", "paddle-cell", 1.10),
     ("seqnet-jax / jitted hand-written scan", "seqnet-jax", "jax-hand-scan", None),
 ]
 GOALS = {label: goal for label, *_, goal in RATIOS + STREAMING}  # each ratio's goal (time at most), or None

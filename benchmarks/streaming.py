@@ -3,13 +3,15 @@
 Requirements: numpy; the measured group's framework.
 
 For an LSTM (input 32, hidden 64 and 256), each implementation is called on one time step of one sequence
-with an initial state (h, c), as a streaming application calls it with the previous call's state (the same
+with an initial state (h, c) (seqnet's models both ways: `model(x_t[:, None], state)` and the streaming call
+`model.step(x_t, state)`), as a streaming application calls it with the previous call's state (the same
 state is given every time: its shapes and dtypes are what a carried one has); a timed sample is 200 such calls, and
 samples of the implementations of one framework alternate. seqnet's model goes through all its input checks
 on every call; the anchors are the framework's own layer called directly (torch nn.LSTM, paddle.nn.LSTM under
 no_grad in eval mode; for JAX a jitted lax.scan over the same step; NumPy and ONNX Runtime have no other
 layer: their rows stand alone) and, for torch and Paddle, the framework's own cell (nn.LSTMCell,
-paddle.nn.LSTMCell) called on x_t (B, I) with the same weights, as a streaming model written with cells calls it.
+paddle.nn.LSTMCell) called on x_t (B, I) with the same weights, as a streaming model written with cells calls it;
+`model.step` is the row held to it.
 `python -m seqnet_benchmarks.streaming --groups torch,paddle --out DIR` measures these rows alone.
 """
 
@@ -50,13 +52,17 @@ def _torch(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Ca
             return layer(xt, st)
 
     cell = seqnet.to_framework(spec, w, "torch", cell=True).eval()
-    x_t, cell_state = xt[:, 0], (st[0][0], st[1][0])
+    x_t, cell_state = xt[:, 0].contiguous(), (st[0][0], st[1][0])
+
+    def step_call():
+        with torch.no_grad():
+            return model.step(x_t, st)
 
     def cell_call():
         with torch.no_grad():
             return cell(x_t, cell_state)
 
-    return {"seqnet-torch": seqnet_call, "torch-nn": own_call, "torch-cell": cell_call}
+    return {"seqnet-torch": seqnet_call, "seqnet-torch-step": step_call, "torch-nn": own_call, "torch-cell": cell_call}
 
 
 def _paddle(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
@@ -79,11 +85,16 @@ def _paddle(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, C
     cell.eval()
     x_t, cell_state = xt[:, 0], (st[0][0], st[1][0])
 
+    def step_call():
+        with paddle.no_grad():
+            return model.step(x_t, st)
+
     def cell_call():
         with paddle.no_grad():
             return cell(x_t, cell_state)
 
-    return {"seqnet-paddle": seqnet_call, "paddle-nn": own_call, "paddle-cell": cell_call}
+    return {"seqnet-paddle": seqnet_call, "seqnet-paddle-step": step_call, "paddle-nn": own_call,
+            "paddle-cell": cell_call}  # fmt: skip
 
 
 def _jax(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:

@@ -8,6 +8,7 @@ Importing seqnet imports no deep-learning framework.
 
 from __future__ import annotations
 
+from seqnet import stream as stream  # model.step(x_t, state) on every backend
 from seqnet.build import build, predict, weights_of
 from seqnet.cell import Cell, cells, register_cell
 from seqnet.convert import export_onnx, from_framework, from_state_dict, to_framework, to_state_dict

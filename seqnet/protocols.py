@@ -48,3 +48,22 @@ class Model(Protocol):
             The final state, in the layout of ``state``.
         """
         ...
+
+    def step(self, x_t: Any, state: State = None) -> tuple[Any, State]:
+        """One time step of a stream (seqnet.stream): what ``model(x_t[:, None], state)`` computes.
+
+        Parameters
+        ----------
+        x_t : array of the backend's framework
+            (B, input_size): one time step, no time axis.
+        state : array or pair of arrays, optional
+            h (L*D, B, H_out), for an LSTM (h, c) with c (L*D, B, hidden_size); zeros if None.
+
+        Returns
+        -------
+        y_t : array
+            (B, D*H_out), or (B, output_size) with a head.
+        state : array or pair of arrays
+            The state after the step, to hand to the next call.
+        """
+        ...

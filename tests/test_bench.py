@@ -274,13 +274,14 @@ def test_the_scan_benchmark_writes_its_table_and_plot(tmp_path):
 
 
 def test_the_per_call_benchmark_times_the_frameworks_cells_beside_seqnet(tmp_path):
-    """benchmarks/streaming.py for torch: seqnet's one-step call, nn.LSTM and nn.LSTMCell, and their ratios."""
+    """benchmarks/streaming.py for torch: seqnet's one-step call and model.step, nn.LSTM and nn.LSTMCell, and their
+    ratios."""
     importorskip("torch", "the torch rows need torch")
     from seqnet_benchmarks import streaming
 
     assert streaming.main(["--groups", "torch", "--budget", "0.05", "--threads", "1", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "cpu-streaming.json").read_text())
-    assert {r["impl"] for r in result["streaming"]} == {"seqnet-torch", "torch-nn", "torch-cell"}
+    assert {r["impl"] for r in result["streaming"]} == {"seqnet-torch", "seqnet-torch-step", "torch-nn", "torch-cell"}
     assert {r["ratio"] for r in result["streaming_ratios"]} == {"seqnet-torch / torch nn.LSTM",
-                                                                 "seqnet-torch / torch nn.LSTMCell"}  # fmt: skip
-    assert "| seqnet-torch / torch nn.LSTMCell | 64 |" in (tmp_path / "cpu-streaming.md").read_text()
+                                                                 "seqnet-torch step / torch nn.LSTMCell"}  # fmt: skip
+    assert "| seqnet-torch step / torch nn.LSTMCell | 64 |" in (tmp_path / "cpu-streaming.md").read_text()

@@ -12,6 +12,7 @@ from conftest import cli, jax_x64, require, skip_or_fail
 
 import seqnet
 from seqnet.errors import ConversionError, NotExpressible
+from seqnet.registry import get_backend
 
 BACKENDS = ("numpy", "torch", "paddle", "jax")
 
@@ -22,14 +23,28 @@ def need(module: str) -> None:
 
 
 def _everywhere(spec, weights, x, state, want_out, want_state, tol=1e-10):
-    """Every backend, float64, from the converted weights, against the framework's own results."""
+    """Every backend, float64, from the converted weights, against the framework's own results: the whole
+    sequence in one call, and (one direction) the streaming call model.step(x_t, state) a step at a time."""
     with jax_x64():
         for backend in BACKENDS:
             require(backend)
-            out, final = seqnet.predict(seqnet.build(spec, backend, weights, "float64"), x, state)
+            model = seqnet.build(spec, backend, weights, "float64")
+            out, final = seqnet.predict(model, x, state)
             assert np.abs(out - want_out).max() < tol, backend
             for a, b in zip(seqnet.parity.state_parts(final), seqnet.parity.state_parts(want_state), strict=True):
                 assert np.abs(a - b).max() < tol, backend
+            if spec.bidirectional:
+                continue
+            impl = get_backend(backend).load()
+            carried = tuple(impl.from_numpy(s, model) for s in seqnet.parity.state_parts(state))
+            carried = carried if len(carried) == 2 else carried[0]
+            steps = []
+            for t in range(x.shape[1]):
+                y_t, carried = model.step(impl.from_numpy(np.ascontiguousarray(x[:, t]), model), carried)
+                steps.append(impl.to_numpy(y_t))
+            assert np.abs(np.stack(steps, 1) - want_out).max() < tol, backend
+            for a, b in zip(seqnet.parity.state_parts(carried), seqnet.parity.state_parts(want_state), strict=True):
+                assert np.abs(impl.to_numpy(a) - b).max() < tol, backend
 
 
 # -- torch ------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from seqnet import stream
 from seqnet.errors import BackendError, InputError
 from seqnet.generic import PARAMS, cell_forward, cell_step, choose_scan, prepare
 from seqnet.inputs import check_call
@@ -257,6 +258,10 @@ class JaxRNN:
     def __call__(self, x, state=None, lengths=None):
         self.check(x, state, lengths)
         return self._jitted(self.params, x, state, lengths)
+
+    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
+        return stream.step(self, x_t, state)
 
 
 def _shaped(value: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from seqnet import stream
 from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
@@ -137,6 +138,10 @@ class CellModel:
 
     def __call__(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[Any, Any]:
         return self.forward(NumpyOps(self._rng), self.weights, *self.checked(x, state, lengths))
+
+    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
+        return stream.step(self, x_t, state)
 
     def checked(self, x: Any, state: Any, lengths: Any) -> tuple[Any, Any, Any]:
         """(x, state, mask (T, B, 1) of the model's dtype or None) as NumPy arrays, after seqnet's checks."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from seqnet import stream
 from seqnet.inputs import check_call
 from seqnet.losses import loss_and_grad
 from seqnet.spec import Spec
@@ -81,6 +82,10 @@ class NumpyRNN:
     def __call__(self, x: Any, state: Any = None, lengths: Any = None):
         outputs, state, _ = self.forward(x, state, lengths)
         return outputs, state
+
+    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
+        return stream.step(self, x_t, state)
 
     # -- forward ---------------------------------------------------------------------------------------
     def forward(self, x: Any, state: Any = None, lengths: Any = None, keep_cache: bool = False):

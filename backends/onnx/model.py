@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from seqnet import stream
 from seqnet.errors import InputError
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
@@ -43,6 +44,10 @@ class OnnxRNN:
 
     def __repr__(self) -> str:
         return f"OnnxRNN({self.spec}, providers={self.providers or ['CPUExecutionProvider']})"
+
+    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
+        return stream.step(self, x_t, state)
 
     def onnx(self, lengths: bool = False, initial_state: bool = False) -> Any:
         return export(self.spec, self.weights, opset=self.opset, lengths=lengths, initial_state=initial_state)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from seqnet import stream
 from seqnet.errors import BackendError, InputError
 from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call, dtype_name
@@ -297,6 +298,10 @@ class SeqnetPaddle(paddle.nn.Layer):
     def dtype(self) -> str:
         """The dtype the model computes in ('float32' or 'float64')."""
         return dtype_name(self.__dict__["_param"].dtype)
+
+    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
+        return stream.step(self, x_t, state)
 
     def forward(self, x, state=None, lengths=None):
         rnn = self._sub_layers["rnn"]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqnet import stream
 from seqnet.errors import BackendError, InputError
 from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call, dtype_name
@@ -222,15 +223,41 @@ class SeqnetTorch(nn.Module):
             out = out * (mask.transpose(0, 1) if spec.batch_first else mask).to(out.dtype)
         return out, final
 
+    def step(self, x_t: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream.
+
+        For one layer, one direction and no projection on the fused path, a call like the last accepted one
+        runs torch's cell function (torch.lstm_cell, what nn.LSTMCell calls) and the head, nothing else."""
+        modules = self._modules
+        params = cast(nn.Module, modules["rnn"])._parameters
+        accepted = self.__dict__.get("_step_accepted")
+        traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if accepted is not None and not traced and _signature(params["weight_hh_l0"], x_t, state) == accepted:
+            h, state = self.__dict__["_step_plan"][2](params, x_t, state)
+            head = modules.get("head")
+            return (head(h) if head is not None else h), state
+        y_t, final = stream.step(self, x_t, state)  # every check, through the whole-sequence call
+        plan = self.__dict__.get("_step_plan")  # set by that call where it ran torch's cell functions
+        if self.__dict__["_fused"] and not traced and plan is not None and plan[2] is not None:
+            self.__dict__["_step_accepted"] = _signature(params["weight_hh_l0"], x_t, state)
+        return y_t, final
+
     def _step_fused(self, rnn, x, state):
         """One step (T = 1) of the fused layer's spec through torch's own cell functions, the ones nn.LSTMCell,
         nn.GRUCell and nn.RNNCell call, with the layer's parameters: a stream of one-step calls costs what the
         cells cost. Measured on this project's 2-core CPU, B 1: nn.LSTM at T = 1 took 3.3x an nn.LSTMCell call at
         H 64 and 13x at H 256 (oneDNN's sequence kernel set up for one step)."""
+        plan = self.__dict__.get("_step_plan")
+        if plan is None:  # names looked up once: each call indexes the parameters by them
+            plan = self.__dict__["_step_plan"] = _step_plan(self.spec)
+        step, layers, one_cell = cast(tuple[Any, list[list[tuple[int, tuple[str, ...]]]], Any], plan)
         spec = self.spec
+        x0 = x.squeeze(1) if spec.batch_first else x.squeeze(0)  # T = 1
+        if one_cell is not None:  # a stream's usual model; time-major outputs are the state's h view
+            h, final = one_cell(rnn._parameters, x0, state)
+            return (h.unsqueeze(1) if spec.batch_first else final[0] if type(final) is tuple else final), final
         p = rnn._parameters
         lstm = spec.cell == "lstm"
-        x0 = x[:, 0] if spec.batch_first else x[0]
         if state is None:
             rows = spec.num_layers * spec.num_directions
             h0 = x0.new_zeros(rows, x0.shape[0], spec.hidden_out)
@@ -238,28 +265,6 @@ class SeqnetTorch(nn.Module):
         else:
             h0, c0 = state if lstm else (state, None)
         c0 = cast(Any, c0)  # an LSTM's (L*D, B, H), else unused
-        plan = self.__dict__.get("_step_plan")
-        if plan is None:  # names looked up once: each call indexes the parameters by them
-            step = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
-                torch.rnn_tanh_cell if spec.activation == "tanh" else torch.rnn_relu_cell
-            )
-            kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
-            layers = [
-                [(k * spec.num_directions + d, tuple(f"{n}_l{k}{suffix}" for n in kinds))
-                 for d, suffix in enumerate(("", "_reverse")[: spec.num_directions])]
-                for k in range(spec.num_layers)
-            ]  # fmt: skip
-            plan = self.__dict__["_step_plan"] = (step, layers)
-        step, layers = cast(tuple[Any, list[list[tuple[int, tuple[str, ...]]]]], plan)
-        if len(layers) == 1 and len(layers[0]) == 1 and not spec.proj_size:  # one cell: a stream's usual model
-            names = layers[0][0][1]
-            args = (p[names[0]], p[names[1]], p.get(names[2]), p.get(names[3]))
-            if lstm:
-                h, c = step(x0, (h0[0], c0[0]), *args)
-                seq = h.unsqueeze(1) if spec.batch_first else h.unsqueeze(0)
-                return seq, (h.unsqueeze(0), c.unsqueeze(0))
-            h = step(x0, h0[0], *args)
-            return (h.unsqueeze(1) if spec.batch_first else h.unsqueeze(0)), h.unsqueeze(0)
         hs, cs, inp = [], [], x0
         for k, directions in enumerate(layers):
             outs = []
@@ -322,22 +327,60 @@ def _lengths_tensor(lengths: Any, traced: bool = False) -> torch.Tensor | None:
     return torch.as_tensor(array, dtype=torch.int64)
 
 
+def _step_plan(spec: Spec) -> tuple[Any, list[list[tuple[int, tuple[str, ...]]]], Any]:
+    """What a one-step call of a fused spec runs: torch's cell function (torch.lstm_cell, what nn.LSTMCell
+    calls), each layer's (state row, parameter names) per direction, and for one layer, one direction and no
+    projection a function (parameters, x_t (B, I), state) -> (h (B, H), state) with nothing else in it."""
+    step = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
+        torch.rnn_tanh_cell if spec.activation == "tanh" else torch.rnn_relu_cell
+    )
+    kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    layers = [
+        [(k * spec.num_directions + d, tuple(f"{n}_l{k}{suffix}" for n in kinds))
+         for d, suffix in enumerate(("", "_reverse")[: spec.num_directions])]
+        for k in range(spec.num_layers)
+    ]  # fmt: skip
+    if len(layers) > 1 or len(layers[0]) > 1 or spec.proj_size:
+        return step, layers, None
+    # Per call, B 1 H 64 on 2 CPU cores: the cell function ~16 µs, each view op ~1-2 µs, each Python line a
+    # fraction: squeeze/unsqueeze (cheaper than indexing); time-major outputs share the state's view (both are
+    # views of one h either way).
+    w_ih, w_hh, b_ih, b_hh, _ = layers[0][0][1]
+    lstm, width = spec.cell == "lstm", spec.hidden_size
+
+    def one_cell(p: dict[str, Any], x0: torch.Tensor, state: Any) -> Any:  # x0 (B, I) -> (h (B, H), state)
+        if state is None:
+            zeros = x0.new_zeros(x0.shape[0], width)
+            state = (zeros, zeros) if lstm else zeros
+        elif lstm:
+            state = (state[0].squeeze(0), state[1].squeeze(0))
+        else:
+            state = state.squeeze(0)
+        out = step(x0, state, p[w_ih], p[w_hh], p.get(b_ih), p.get(b_hh))
+        if lstm:
+            return out[0], (out[0].unsqueeze(0), out[1].unsqueeze(0))
+        return out, out.unsqueeze(0)
+
+    return step, layers, one_cell
+
+
 def _signature(param: torch.Tensor, x: Any, state: Any) -> tuple | None:
     """What a call's checks depend on (without lengths): the shapes, dtypes and devices of x and state; None
     (check in full) for anything but tensors."""
-    tensor = torch.Tensor
+    tensor = torch.Tensor  # each tuple written out whole: this runs on every call of a stream
     if not isinstance(x, tensor):
         return None
-    model = (x.shape, x.dtype, x.get_device(), param.dtype, param.get_device())
     if state is None:
-        return model
+        return (x.shape, x.dtype, x.get_device(), param.dtype, param.get_device())
     if type(state) is tuple and len(state) == 2:
         h, c = state
         if isinstance(h, tensor) and isinstance(c, tensor):
-            return (*model, h.shape, h.dtype, h.get_device(), c.shape, c.dtype, c.get_device())
+            return (x.shape, x.dtype, x.get_device(), param.dtype, param.get_device(),
+                    h.shape, h.dtype, h.get_device(), c.shape, c.dtype, c.get_device())  # fmt: skip
         return None
     if isinstance(state, tensor):
-        return (*model, state.shape, state.dtype, state.get_device())
+        return (x.shape, x.dtype, x.get_device(), param.dtype, param.get_device(), state.shape, state.dtype,
+                state.get_device())  # fmt: skip
     return None
 
 
