@@ -230,16 +230,17 @@ class SeqnetTorch(nn.Module):
         runs torch's cell function (torch.lstm_cell, what nn.LSTMCell calls) and the head, nothing else."""
         modules = self._modules
         params = cast(nn.Module, modules["rnn"])._parameters
+        param = cast(torch.Tensor, params["weight_hh_l0"] if "weight_hh_l0" in params else None)
         accepted = self.__dict__.get("_step_accepted")
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
-        if accepted is not None and not traced and _signature(params["weight_hh_l0"], x_t, state) == accepted:
+        if accepted is not None and not traced and _signature(param, x_t, state) == accepted:
             h, state = self.__dict__["_step_plan"][2](params, x_t, state)
             head = modules.get("head")
             return (head(h) if head is not None else h), state
         y_t, final = stream.step(self, x_t, state)  # every check, through the whole-sequence call
         plan = self.__dict__.get("_step_plan")  # set by that call where it ran torch's cell functions
         if self.__dict__["_fused"] and not traced and plan is not None and plan[2] is not None:
-            self.__dict__["_step_accepted"] = _signature(params["weight_hh_l0"], x_t, state)
+            self.__dict__["_step_accepted"] = _signature(param, x_t, state)
         return y_t, final
 
     def _step_fused(self, rnn, x, state):
@@ -331,7 +332,7 @@ def _step_plan(spec: Spec) -> tuple[Any, list[list[tuple[int, tuple[str, ...]]]]
     """What a one-step call of a fused spec runs: torch's cell function (torch.lstm_cell, what nn.LSTMCell
     calls), each layer's (state row, parameter names) per direction, and for one layer, one direction and no
     projection a function (parameters, x_t (B, I), state) -> (h (B, H), state) with nothing else in it."""
-    step = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
+    step: Any = {"lstm": torch.lstm_cell, "gru": torch.gru_cell}.get(spec.cell) or (
         torch.rnn_tanh_cell if spec.activation == "tanh" else torch.rnn_relu_cell
     )
     kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
