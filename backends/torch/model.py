@@ -230,7 +230,7 @@ class SeqnetTorch(nn.Module):
         runs torch's cell function (torch.lstm_cell, what nn.LSTMCell calls) and the head, nothing else."""
         modules = self._modules
         params = cast(nn.Module, modules["rnn"])._parameters
-        param = cast(torch.Tensor, params["weight_hh_l0"] if "weight_hh_l0" in params else None)
+        param = cast(torch.Tensor, params.get("weight_hh_l0"))  # the fused layers have it; read when fused
         accepted = self.__dict__.get("_step_accepted")
         traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
         if accepted is not None and not traced and _signature(param, x_t, state) == accepted:
