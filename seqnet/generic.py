@@ -366,3 +366,40 @@ def blocked_scan(ops: Any, a: Any, b: Any, h0: Any, reverse: bool, block: int | 
     out = ops.stack([local[j] + prod[j] * carry_in for j in range(size)])  # (C, n, B, H)
     out = ops.concat0(list(ops.unstack(ops.swap01(out))))  # (n * C, B, H), in time order
     return out[pad:] if reverse else out[:steps]
+
+
+# -- what tracing ops share (ONNX's and LiteRT's graphs of a cell's step): trees of values, broadcast shapes --
+def broadcast_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
+    """NumPy's broadcast of two shapes, with open dims: 1 gives way to anything, equal dims stay."""
+    width = max(len(a), len(b))
+    a, b = (1,) * (width - len(a)) + tuple(a), (1,) * (width - len(b)) + tuple(b)
+    out = []
+    for m, n in zip(a, b, strict=True):
+        out.append(n if m == 1 else m if n == 1 or m == n else (m if isinstance(m, int) else n))
+    return tuple(out)
+
+
+def flatten(tree: Any) -> tuple[list[Any], Any]:
+    """The Values of a tree of tuples (None kept as a leaf-less node) and the tree's form."""
+    if tree is None:
+        return [], None
+    if isinstance(tree, (tuple, list)):
+        leaves, forms = [], []
+        for item in tree:
+            sub, form = flatten(item)
+            leaves += sub
+            forms.append((len(sub), form))
+        return leaves, ("tuple", forms)
+    return [tree], "leaf"
+
+
+def unflatten(form: Any, leaves: list[Any]) -> Any:
+    if form is None:
+        return None
+    if form == "leaf":
+        return leaves[0]
+    out, at = [], 0
+    for count, sub in form[1]:
+        out.append(unflatten(sub, leaves[at : at + count]))
+        at += count
+    return tuple(out)

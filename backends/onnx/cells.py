@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from seqnet.generic import broadcast_shape, flatten, unflatten
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
@@ -90,7 +91,7 @@ class Value:
     def _binary(self, kind: str, other: Any, swap: bool = False) -> Value:
         other = self.ops.as_value(other)
         a, b = (other, self) if swap else (self, other)
-        return self.ops.emit(kind, [a, b], _broadcast(a.shape, b.shape))
+        return self.ops.emit(kind, [a, b], broadcast_shape(a.shape, b.shape))
 
     def __add__(self, other: Any) -> Value:
         return self._binary("Add", other)
@@ -130,16 +131,6 @@ class Value:
 
     def __getitem__(self, index: Any) -> Value:
         return self.ops.index(self, index)
-
-
-def _broadcast(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
-    """NumPy's broadcast of two shapes, with open dims: 1 gives way to anything, equal dims stay."""
-    width = max(len(a), len(b))
-    a, b = (1,) * (width - len(a)) + tuple(a), (1,) * (width - len(b)) + tuple(b)
-    out = []
-    for m, n in zip(a, b, strict=True):
-        out.append(n if m == 1 else m if n == 1 or m == n else (m if isinstance(m, int) else n))
-    return tuple(out)
 
 
 class OnnxOps:
@@ -220,7 +211,7 @@ class OnnxOps:
 
     def where(self, m: Any, a: Any, b: Any) -> Value:
         m, a, b = self.as_value(m), self.as_value(a), self.as_value(b)
-        return self.emit("Where", [m, a, b], _broadcast(_broadcast(m.shape, a.shape), b.shape))
+        return self.emit("Where", [m, a, b], broadcast_shape(broadcast_shape(m.shape, a.shape), b.shape))
 
     def stack(self, xs: Sequence[Value]) -> Value:
         axis = Value(self, self._ints([0]), (1,))
@@ -280,8 +271,8 @@ class OnnxOps:
     def scan(self, body: Callable[..., Any], carry: Any, xs: Any, reverse: bool) -> tuple[Any, Any]:
         """lax.scan's contract as one ONNX Scan node whose body is `body` traced on this graph's Values."""
         helper = self.root.helper
-        carry_leaves, carry_tree = _flatten(carry)
-        x_leaves, x_tree = _flatten(xs)
+        carry_leaves, carry_tree = flatten(carry)
+        x_leaves, x_tree = flatten(xs)
         elem = helper.np_dtype_to_tensor_dtype(self.root.dtype)
         outer, body_builder = self.g, self.root.body()
         body_inputs, inner_carry, inner_x = [], [], []
@@ -295,9 +286,9 @@ class OnnxOps:
             body_inputs.append(helper.make_tensor_value_info(name, elem, None))
         self.g = body_builder
         try:
-            new_carry, y = body(_unflatten(carry_tree, inner_carry), _unflatten(x_tree, inner_x))
-            new_leaves, new_tree = _flatten(new_carry)
-            y_leaves, y_tree = _flatten(y)
+            new_carry, y = body(unflatten(carry_tree, inner_carry), unflatten(x_tree, inner_x))
+            new_leaves, new_tree = flatten(new_carry)
+            y_leaves, y_tree = flatten(y)
             outputs = []
             for v in [*new_leaves, *y_leaves]:
                 name = self.root.name("out")
@@ -315,33 +306,7 @@ class OnnxOps:
         steps = x_leaves[0].shape[0]
         finals = [Value(self, n, v.shape) for n, v in zip(names[: len(new_leaves)], new_leaves, strict=True)]
         ys = [Value(self, n, (steps, *v.shape)) for n, v in zip(names[len(new_leaves) :], y_leaves, strict=True)]
-        return _unflatten(new_tree, finals), _unflatten(y_tree, ys)
-
-
-def _flatten(tree: Any) -> tuple[list[Value], Any]:
-    """The Values of a tree of tuples (None kept as a leaf-less node) and the tree's form."""
-    if tree is None:
-        return [], None
-    if isinstance(tree, (tuple, list)):
-        leaves, forms = [], []
-        for item in tree:
-            sub, form = _flatten(item)
-            leaves += sub
-            forms.append((len(sub), form))
-        return leaves, ("tuple", forms)
-    return [tree], "leaf"
-
-
-def _unflatten(form: Any, leaves: list[Value]) -> Any:
-    if form is None:
-        return None
-    if form == "leaf":
-        return leaves[0]
-    out, at = [], 0
-    for count, sub in form[1]:
-        out.append(_unflatten(sub, leaves[at : at + count]))
-        at += count
-    return tuple(out)
+        return unflatten(new_tree, finals), unflatten(y_tree, ys)
 
 
 def export_cell(spec: Spec, weights: Weights, opset: int, lengths: bool, initial_state: bool, dtype: str) -> Any:

@@ -1,0 +1,177 @@
+"""A seqnet Spec and its weights as a LiteRT (TensorFlow Lite) flatbuffer, batch and time axes dynamic.
+
+Requirements: ai-edge-litert (the schema it ships, and flatbuffers) and numpy. No TensorFlow.
+
+Fused path: LiteRT's builtin sequence operators, one per layer-direction: UNIDIRECTIONAL_SEQUENCE_LSTM for
+every LSTM (peepholes as its cell_to_* inputs, proj_size as its projection weights, the two biases summed) and
+UNIDIRECTIONAL_SEQUENCE_RNN for a tanh or relu RNN. A reverse direction runs the same operator on the
+sequence reversed in time (REVERSE_V2) and reverses its outputs back; layers chain by CONCATENATION. The
+operators keep their state in variable tensors: those tensors are the file's state inputs and outputs (set
+them before a call, read them after; LiteRT carries them from call to call when nobody sets them, a
+streaming model's own state).
+
+Generic path (everything else: the GRU, the sigmoid RNN, cells of your own, lengths): seqnet.generic's
+`cell_forward` traced through `graph.LiteOps`, one WHILE loop per layer-direction over the registered cell's
+step; lengths mask each step as on every backend (LiteRT's sequence operators take no lengths).
+
+Inputs, in order: `x` (B, T, I), or (T, B, I) with batch_first=False; `lengths` (B,) int32 on the generic
+path when asked for; then each state part (h, then c for an LSTM) of each layer-direction (layer-major,
+forward first), each (B, H_out) for h and (B, H) for c, named `h_l0`, `h_l0_reverse`, `c_l0`, ... Outputs:
+`outputs` ((B, T, F), or (B, F) for output_mode="last"), then the final state parts in the inputs' order.
+The Spec is stored in the model's metadata ("seqnet.spec"), as in seqnet's ONNX files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from seqnet.errors import ConversionError
+from seqnet.generic import cell_forward
+from seqnet.io import SPEC_KEY
+from seqnet.spec import Spec
+from seqnet.weights import Weights
+
+from .graph import LiteOps, Op, Opt, Subgraph, Value, Writer, options
+
+
+def missing_form(spec: Spec) -> tuple[str, str] | None:
+    """(the Spec field, why) where LiteRT's fused sequence operators have no form for `spec`; None where they
+    have one."""
+    if spec.cell not in ("rnn", "lstm"):
+        return "cell", f"LiteRT has no fused sequence operator for cell {spec.cell!r}, which runs as a WHILE loop"
+    if spec.cell == "rnn" and spec.activation not in ("tanh", "relu"):
+        return "activation", "UNIDIRECTIONAL_SEQUENCE_RNN offers tanh and relu only"
+    return None
+
+
+def state_names(spec: Spec) -> list[str]:
+    """The file's state inputs and outputs, in order: each part of each layer-direction."""
+    suffixes = ("", "_reverse")[: spec.num_directions]
+    return [f"{part}_l{k}{s}" for part in spec.state_shapes(1) for k in range(spec.num_layers) for s in suffixes]
+
+
+def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | None = None) -> bytes:
+    """The flatbuffer of `spec` with `weights` (float32): the fused operators where they express the spec and no
+    lengths are asked for (fused=None), else the WHILE loops; fused=True refuses what they cannot express."""
+    reason = missing_form(spec)
+    if fused and (reason or lengths):
+        why = reason[1] if reason else "LiteRT's sequence operators take no lengths"
+        raise ConversionError(f"fused=True: {why}; build with fused=None to run the WHILE-loop path")
+    use_fused = fused is not False and reason is None and not lengths
+    writer = Writer("seqnet")
+    graph = writer.subgraph("main")
+    ops = LiteOps(writer, graph)
+    x_shape = ("batch", "steps", spec.input_size) if spec.batch_first else ("steps", "batch", spec.input_size)
+    x = Value(ops, graph, graph.tensor(x_shape, name="x"), x_shape)
+    graph.inputs.append(x.index)  # type: ignore[arg-type]
+    mask = _mask(ops, graph, x, spec) if lengths else None
+    sizes = {"h": spec.hidden_out, "c": spec.hidden_size}
+    states = []
+    for name in state_names(spec):
+        index = graph.tensor(("batch", sizes[name[0]]), name=name, variable=use_fused)
+        graph.inputs.append(index)
+        states.append(Value(ops, graph, index, ("batch", sizes[name[0]])))
+    arrays = weights.astype("float32")
+    params = {name: ops.constant(arrays[name]) for name in arrays}
+    if use_fused:
+        seq, last = _fused(spec, ops, arrays, params, x, states)
+        finals = states  # the operators' variable tensors: the state after the call
+    else:
+        seq, finals, last = _generic(spec, ops, params, x, states, mask)
+    out = last if spec.output_mode == "last" else seq
+    if spec.output_size is not None:
+        out = ops.linear(out, params["head.weight"], params["head.bias"])
+        if spec.output_mode == "sequence" and mask is not None:
+            out = out * (ops.swap01(mask) if spec.batch_first else mask)
+    graph.tensors[ops.ref(out)].name = "outputs"
+    graph.outputs = [ops.ref(out)] + [ops.ref(v) for v in finals]
+    return writer.to_bytes({SPEC_KEY: spec.to_json().encode()})
+
+
+def _mask(ops: LiteOps, graph: Subgraph, x: Value, spec: Spec) -> Value:
+    """The `lengths` input (B,) int32 and the mask it makes, (T, B, 1) float32: 1 up to each length."""
+    index = graph.tensor(("batch",), np.int32, name="lengths")
+    graph.inputs.append(index)
+    lengths = Value(ops, graph, index, ("batch",), np.int32)
+    steps = ops.dim(x, 1 if spec.batch_first else 0)
+    zero, one = ops.constant(np.int32(0), np.int32), ops.constant(np.int32(1), np.int32)
+    t = ops.emit(Op.RANGE, [zero, steps, one], ("steps",), np.int32)
+    column = ops.emit(Op.EXPAND_DIMS, [t, one], ("steps", 1), np.int32)
+    row = ops.emit(Op.EXPAND_DIMS, [lengths, zero], (1, "batch"), np.int32)
+    valid = ops.emit(Op.LESS, [column, row], ("steps", "batch"), bool)
+    as_float = ops.emit(Op.CAST, [valid], ("steps", "batch"))
+    return ops.emit(Op.EXPAND_DIMS, [as_float, ops.constant(np.int32(2), np.int32)], ("steps", "batch", 1))
+
+
+def _generic(spec: Spec, ops: LiteOps, params: dict[str, Value], x: Value, states: list[Value],
+             mask: Value | None) -> tuple[Value, list[Value], Value]:  # fmt: skip
+    """seqnet.generic's loop over the registered cell's step: WHILE loops (graph.LiteOps.scan)."""
+    rows = spec.num_layers * spec.num_directions
+    parts = [ops.stack(states[i : i + rows]) for i in range(0, len(states), rows)]
+    state = tuple(parts) if len(parts) > 1 else parts[0]
+    # a linear form step by step: the graph's T is open, so no blocked scan over it
+    seq, final, last = cell_forward(spec, ops, params.get, x, state, mask, False, scan="sequential")
+    finals = [row for part in (final if isinstance(final, tuple) else (final,)) for row in ops.unstack(part)]
+    return seq, finals, last
+
+
+def _fused(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], x: Value,
+           states: list[Value]) -> tuple[Value, Value]:  # fmt: skip
+    """Each layer-direction through LiteRT's fused sequence operator: (the top layer's outputs, what
+    output_mode="last" reads: the forward direction's last output and the reverse one's first)."""
+    rows, lstm = spec.num_layers * spec.num_directions, spec.cell == "lstm"
+    time_axis = 1 if spec.batch_first else 0
+    layer_in, outs = x, [x]
+    for k in range(spec.num_layers):
+        outs = []
+        for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
+            row = k * spec.num_directions + d
+            inp = layer_in if d == 0 else _reverse(ops, layer_in, time_axis)
+            shape = (*inp.shape[:2], spec.hidden_out)
+            w = {n: np.asarray(arrays[f"{n}_l{k}{suffix}"]) for n in ("weight_ih", "weight_hh")}
+            bias = np.zeros(w["weight_ih"].shape[0], np.float32)  # LiteRT's one bias per gate: the two summed
+            for n in ("bias_ih", "bias_hh"):
+                if f"{n}_l{k}{suffix}" in arrays:
+                    bias = bias + arrays[f"{n}_l{k}{suffix}"]
+            if lstm:
+                y = _lstm(spec, ops, arrays, params, inp, w, bias, (states[row], states[rows + row]),
+                          f"_l{k}{suffix}", shape)  # fmt: skip
+            else:
+                fields = {"timeMajor": not spec.batch_first, "fusedActivationFunction": _ACT[spec.activation]}
+                y = ops.emit(Op.UNIDIRECTIONAL_SEQUENCE_RNN,
+                             [inp, ops.constant(w["weight_ih"]), ops.constant(w["weight_hh"]), ops.constant(bias),
+                              states[row]], shape, np.float32, Opt.SequenceRNNOptions,
+                             options(schema.SequenceRNNOptionsT, **fields))  # fmt: skip
+            outs.append(y if d == 0 else _reverse(ops, y, time_axis))
+        layer_in = ops.concat(outs)
+    at = (lambda t: (slice(None), t)) if spec.batch_first else (lambda t: (t,))
+    last = ops.concat([ops.index(outs[0], at(-1))] + [ops.index(o, at(0)) for o in outs[1:]])
+    return layer_in, last
+
+
+_ACT = {"tanh": schema.ActivationFunctionType.TANH, "relu": schema.ActivationFunctionType.RELU}
+
+
+def _lstm(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], inp: Value, w: dict[str, np.ndarray],
+          bias: np.ndarray, state: tuple[Value, Value], suffix: str, shape: tuple[Any, ...]) -> Value:  # fmt: skip
+    """UNIDIRECTIONAL_SEQUENCE_LSTM: canonical gate blocks (i, f, g, o) as its per-gate input and recurrent
+    weights and biases, peepholes (i, f, o) as cell_to_input/forget/output, weight_hr as the projection."""
+    gates = [ops.constant(a) for a in np.split(w["weight_ih"], 4)]
+    recurrent = [ops.constant(a) for a in np.split(w["weight_hh"], 4)]
+    biases = [ops.constant(a) for a in np.split(bias, 4)]
+    peep: list[Any] = [None, None, None]
+    if spec.peephole:
+        peep = [ops.constant(a) for a in np.asarray(arrays[f"weight_peephole{suffix}"])]
+    proj = params[f"weight_hr{suffix}"] if spec.proj_size else None
+    inputs = [inp, *gates, *recurrent, *peep, *biases, proj, None, *state, None, None, None, None]
+    fields = {"timeMajor": not spec.batch_first, "fusedActivationFunction": schema.ActivationFunctionType.TANH}
+    return ops.emit(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, shape, np.float32,
+                    Opt.UnidirectionalSequenceLSTMOptions,
+                    options(schema.UnidirectionalSequenceLSTMOptionsT, **fields))  # fmt: skip
+
+
+def _reverse(ops: LiteOps, x: Value, axis: int) -> Value:
+    return ops.emit(Op.REVERSE_V2, [x, ops.ints([axis])], x.shape)
