@@ -11,7 +11,7 @@ from __future__ import annotations
 from seqnet import stream as stream  # model.step(x_t, state) on every backend
 from seqnet.build import build, predict, weights_of
 from seqnet.cell import Cell, cells, register_cell
-from seqnet.convert import export_onnx, from_framework, from_state_dict, to_framework, to_state_dict
+from seqnet.convert import export_onnx, export_tflite, from_framework, from_state_dict, to_framework, to_state_dict
 from seqnet.errors import (
     BackendError,
     BackendUnavailable,
@@ -65,6 +65,7 @@ __all__ = [
     "cells",
     "default_backend",
     "export_onnx",
+    "export_tflite",
     "fit",
     "from_framework",
     "from_state_dict",

@@ -39,7 +39,8 @@ import numpy as np
 from seqnet import files
 from seqnet.errors import ConversionError, NotExpressible, SeqnetError
 from seqnet.imported import Imported, finish, head_name
-from seqnet.registry import Converter, check_options, converters, get_converter
+from seqnet.io import atomic_write
+from seqnet.registry import Converter, check_options, converters, get_backend, get_converter
 from seqnet.spec import Spec
 from seqnet.weights import Weights, as_weights, require_spec
 
@@ -218,6 +219,59 @@ def to_state_dict(
     if not isinstance(cell, bool):
         raise ConversionError(f"cell={cell!r} is not allowed: True or False")
     return impl.to_state_dict(spec, checked, prefix, head_name(head) or "head", cell=cell)
+
+
+def export_tflite(
+    spec: Spec,
+    weights: Mapping[str, Any],
+    path: str | os.PathLike | None = None,
+    *,
+    lengths: bool = False,
+    fused: bool | None = None,
+) -> bytes:
+    """`spec` with `weights` as a LiteRT (TensorFlow Lite) flatbuffer, float32; written to `path` atomically if
+    given. Written without TensorFlow, through the schema ai-edge-litert ships; needs ``seqnet[litert]``.
+
+    LiteRT's fused UNIDIRECTIONAL_SEQUENCE_LSTM (peepholes and proj_size included) and UNIDIRECTIONAL_SEQUENCE_RNN
+    (tanh, relu) where they express the spec, one per layer-direction, a reverse direction on the sequence
+    reversed in time; a WHILE loop over the cell's step for the rest (the GRU, the sigmoid RNN, registered
+    cells) and for lengths, which LiteRT's sequence operators do not take. Batch and time axes are dynamic
+    (shape signature -1: ``Interpreter.resize_tensor_input`` takes any size) and the file's size does not
+    depend on T.
+
+    Inputs, in order: ``x``; ``lengths`` (B,) int32 with `lengths`; each state part of each layer-direction,
+    ``h_l0``, ``h_l0_reverse``, ..., then ``c_l0``, ... for an LSTM, each (B, size). Outputs: ``outputs``, then
+    the final state parts in the same order. On the fused path the state parts are the operators' variable
+    tensors: set them before a call (zeros for none), or leave them and LiteRT carries the state to the next
+    call.
+
+    Parameters
+    ----------
+    spec : Spec
+    weights : mapping of str to array
+    path : str or os.PathLike, optional
+    lengths : bool
+        Add the ``lengths`` input (the WHILE-loop path).
+    fused : bool or None
+        None: the fused operators where they express the spec; True: refuse a spec they cannot express;
+        False: the WHILE loops for every spec.
+
+    Returns
+    -------
+    bytes
+        The flatbuffer.
+    """
+    require_spec(spec, "export_tflite")
+    checked = as_weights(spec, weights)
+    if not isinstance(lengths, bool):
+        raise ConversionError(f"lengths={lengths!r} is not allowed: True or False")
+    if fused not in (None, True, False):
+        raise ConversionError(f"fused={fused!r} is not allowed: True, False or None")
+    impl = get_backend("litert").load()
+    data: bytes = impl.export(spec, checked, lengths=lengths, fused=fused)
+    if path is not None:
+        atomic_write(path, lambda handle: handle.write(data))
+    return data
 
 
 def export_onnx(

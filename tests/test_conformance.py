@@ -22,7 +22,8 @@ from seqnet.testing.conformance.test_backend import *  # noqa: F403 (the suite's
 
 TARGETS = [
     ("numpy", {}), ("numpy", {"fused": False}), ("torch", {}), ("torch", {"fused": False}), ("paddle", {}),
-    ("paddle", {"fused": False}), ("jax", {}), ("onnxruntime", {}), ("twin", {}),
+    ("paddle", {"fused": False}), ("jax", {}), ("onnxruntime", {}), ("litert", {}), ("litert", {"fused": False}),
+    ("twin", {}),
 ]  # fmt: skip
 
 

@@ -21,7 +21,7 @@ SPECS = {
 }
 
 
-BACKENDS = ("numpy", "torch", "paddle", "jax", "onnxruntime")
+BACKENDS = ("numpy", "torch", "paddle", "jax", "onnxruntime", "litert")
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -36,7 +36,7 @@ def test_a_stream_of_steps_computes_the_whole_sequences_outputs_and_state(name, 
     state = tuple(0.3 * rng.standard_normal(shapes[part]) for part in shapes)
     state = state if len(state) == 2 else state[0]
     want, want_state = seqnet.predict(seqnet.build(spec, "numpy", weights, "float64"), x, state)
-    dtype, tol = ("float32", 1e-5) if any_backend == "onnxruntime" else ("float64", 1e-10)
+    dtype, tol = ("float32", 1e-5) if any_backend in ("onnxruntime", "litert") else ("float64", 1e-10)
     with jax_x64():
         model = seqnet.build(spec, any_backend, weights, dtype)
         impl = get_backend(any_backend).load()

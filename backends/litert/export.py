@@ -87,6 +87,9 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
         if spec.output_mode == "sequence" and mask is not None:
             out = out * (ops.swap01(mask) if spec.batch_first else mask)
     graph.tensors[ops.ref(out)].name = "outputs"
+    if not use_fused:  # the fused path's final state is its inputs' variable tensors, under their names
+        for name, value in zip(state_names(spec), finals, strict=True):
+            graph.tensors[ops.ref(value)].name = f"{name}_n"
     graph.outputs = [ops.ref(out)] + [ops.ref(v) for v in finals]
     return writer.to_bytes({SPEC_KEY: spec.to_json().encode()})
 

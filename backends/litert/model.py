@@ -140,7 +140,7 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def from_numpy(value: Any, model: Any = None) -> np.ndarray:
-    return np.asarray(value, np.float32) if np.asarray(value).dtype.kind == "f" else np.asarray(value)
+    return np.asarray(value)
 
 
-__all__ = ["LiteRTModel", "build", "from_numpy", "state_names", "to_numpy", "weights_of"]
+__all__ = ["LiteRTModel", "build", "export", "from_numpy", "state_names", "to_numpy", "weights_of"]
