@@ -37,13 +37,14 @@ import seqnet
 from .timing import interleaved, load_average, machine, thread_env
 from .workloads import CELLS, SIZES, flops, spec_for
 
-GROUPS = {"numpy": "numpy", "torch": "torch", "paddle": "paddle", "jax": "jax", "onnxruntime": "onnxruntime"}
+GROUPS = {"numpy": "numpy", "torch": "torch", "paddle": "paddle", "jax": "jax", "onnxruntime": "onnxruntime",
+          "litert": "ai_edge_litert"}  # each group's module
 GPU_GROUPS = ("torch", "paddle", "jax")  # what --device cuda measures: the frameworks with GPU kernels
-DISTS = ("numpy", "torch", "paddlepaddle", "jax", "jaxlib", "flax", "keras")
+DISTS = ("numpy", "torch", "paddlepaddle", "jax", "jaxlib", "flax", "keras", "onnxruntime", "ai-edge-litert")
 
 
 def _available(group: str) -> bool:
-    return importlib.util.find_spec(group) is not None
+    return importlib.util.find_spec(GROUPS[group]) is not None
 
 
 class DeviceUnavailable(Exception):
@@ -107,7 +108,7 @@ def gemm_peak(group: str, device: str = "cpu") -> float:
     8192 on a GPU), the peak the forward passes are measured against."""
     n = 8192 if device == "cuda" else 1024
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    if group in ("numpy", "onnxruntime"):
+    if group in ("numpy", "onnxruntime", "litert"):
         fn = lambda: a @ a  # noqa: E731
     elif group == "torch":
         import torch
@@ -313,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every framework")
     parser.add_argument("--out", default="benchmarks/results", help="folder for <label>.json, .md and PNGs")
     parser.add_argument("--groups", default=None,
-                        help="frameworks to measure (default: numpy,torch,paddle,jax,onnxruntime; torch,paddle,jax "
+                        help="frameworks to measure (default: numpy,torch,paddle,jax,onnxruntime,litert; torch,paddle,jax "
                         "with --device cuda)")  # fmt: skip
     parser.add_argument(
         "--device",

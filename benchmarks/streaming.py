@@ -117,7 +117,14 @@ def _onnxruntime(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[s
     return {"seqnet-onnxruntime": lambda: model(x, state)}
 
 
-GROUPS = {"numpy": _numpy, "torch": _torch, "paddle": _paddle, "jax": _jax, "onnxruntime": _onnxruntime}
+def _litert(spec: seqnet.Spec, w: Any, x: np.ndarray, state: Any) -> dict[str, Callable[[], Any]]:
+    model = seqnet.build(spec, "litert", w)
+    x_t = np.ascontiguousarray(x[:, 0])
+    return {"seqnet-litert": lambda: model(x, state), "seqnet-litert-step": lambda: model.step(x_t, state)}
+
+
+GROUPS = {"numpy": _numpy, "torch": _torch, "paddle": _paddle, "jax": _jax, "onnxruntime": _onnxruntime,
+          "litert": _litert}  # fmt: skip
 
 
 def streaming(group: str, budget: float) -> list[dict[str, Any]]:
@@ -162,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from .timing import machine, thread_env
 
     parser = argparse.ArgumentParser(prog="python -m seqnet_benchmarks.streaming")
-    parser.add_argument("--groups", default="numpy,torch,paddle,jax,onnxruntime")
+    parser.add_argument("--groups", default="numpy,torch,paddle,jax,onnxruntime,litert")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per implementation and size, about")
     parser.add_argument("--out", default="benchmarks/results")

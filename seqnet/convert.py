@@ -228,6 +228,7 @@ def export_tflite(
     *,
     lengths: bool = False,
     fused: bool | None = None,
+    quantize: str | None = None,
 ) -> bytes:
     """`spec` with `weights` as a LiteRT (TensorFlow Lite) flatbuffer, float32; written to `path` atomically if
     given. Written without TensorFlow, through the schema ai-edge-litert ships; needs ``seqnet[litert]``.
@@ -255,6 +256,10 @@ def export_tflite(
     fused : bool or None
         None: the fused operators where they express the spec; True: refuse a spec they cannot express;
         False: the WHILE loops for every spec.
+    quantize : {None, "int8", "float16"}
+        How the weight matrices are stored: float32; int8, symmetric per tensor (dynamic-range quantization:
+        LiteRT's hybrid kernels take float inputs and quantize them on the fly), a quarter of the size; float16,
+        dequantized to float32 where they are read, half the size. Biases and everything else stay float32.
 
     Returns
     -------
@@ -268,7 +273,7 @@ def export_tflite(
     if fused not in (None, True, False):
         raise ConversionError(f"fused={fused!r} is not allowed: True, False or None")
     impl = get_backend("litert").load()
-    data: bytes = impl.export(spec, checked, lengths=lengths, fused=fused)
+    data: bytes = impl.export(spec, checked, lengths=lengths, fused=fused, quantize=quantize)
     if path is not None:
         atomic_write(path, lambda handle: handle.write(data))
     return data

@@ -132,3 +132,24 @@ def test_litert_refuses_by_name_and_leaves_no_partial_file(tmp_path):
     path = tmp_path / "gru.tflite"
     data = seqnet.export_tflite(spec, weights, path)
     assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("quantize, bound", [("float16", 2e-3), ("int8", 5e-2)])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_quantized_weights_shrink_the_file_and_stay_near_the_float64_reference(cell, quantize, bound):
+    """Each path with its weight matrices stored in int8 or float16: the file a quarter or half the size, the
+    outputs off the float64 reference by more than float32's rounding (so the weights were quantized) and
+    within the bound the docs state."""
+    require("litert")
+    spec = seqnet.Spec(cell, 32, 96)  # weight matrices large beside the graph, as a deployed model's
+    weights = seqnet.init_weights(spec, seed=5)
+    x = np.random.default_rng(6).standard_normal((4, 20, 32))
+    want, _ = seqnet.build(spec, "numpy", weights, "float64")(x)
+    plain = seqnet.build(spec, "litert", weights)
+    model = seqnet.build(spec, "litert", weights, quantize=quantize)
+    error = np.abs(model(x.astype(np.float32))[0] - want).max()
+    assert np.abs(plain(x.astype(np.float32))[0] - want).max() < 1e-6 < error < bound
+    ratio = len(model.tflite()) / len(plain.tflite())
+    assert ratio < (0.6 if quantize == "float16" else 0.4), ratio
+    with pytest.raises(ConversionError, match=r"quantize='int4' is not allowed: one of \(None, 'int8', 'float16'\)"):
+        seqnet.export_tflite(spec, weights, quantize="int4")

@@ -34,7 +34,7 @@ from seqnet.io import SPEC_KEY
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
-from .graph import LiteOps, Op, Opt, Subgraph, Value, Writer, options
+from .graph import QUANTIZE, LiteOps, Op, Opt, Subgraph, Value, Writer, options
 
 
 def missing_form(spec: Spec) -> tuple[str, str] | None:
@@ -53,9 +53,14 @@ def state_names(spec: Spec) -> list[str]:
     return [f"{part}_l{k}{s}" for part in spec.state_shapes(1) for k in range(spec.num_layers) for s in suffixes]
 
 
-def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | None = None) -> bytes:
+def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | None = None,
+           quantize: str | None = None) -> bytes:  # fmt: skip
     """The flatbuffer of `spec` with `weights` (float32): the fused operators where they express the spec and no
-    lengths are asked for (fused=None), else the WHILE loops; fused=True refuses what they cannot express."""
+    lengths are asked for (fused=None), else the WHILE loops; fused=True refuses what they cannot express.
+    quantize: the weight matrices stored as float32 (None), int8 (dynamic-range: LiteRT's hybrid kernels) or
+    float16 (dequantized to float32 as they are read)."""
+    if quantize not in QUANTIZE:
+        raise ConversionError(f"quantize={quantize!r} is not allowed: one of {QUANTIZE}")
     reason = missing_form(spec)
     if fused and (reason or lengths):
         why = reason[1] if reason else "LiteRT's sequence operators take no lengths"
@@ -63,7 +68,7 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
     use_fused = fused is not False and reason is None and not lengths
     writer = Writer("seqnet")
     graph = writer.subgraph("main")
-    ops = LiteOps(writer, graph)
+    ops = LiteOps(writer, graph, quantize)
     x_shape = ("batch", "steps", spec.input_size) if spec.batch_first else ("steps", "batch", spec.input_size)
     x = Value(ops, graph, graph.tensor(x_shape, name="x"), x_shape)
     graph.inputs.append(x.index)  # type: ignore[arg-type]
@@ -145,7 +150,8 @@ def _fused(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], 
             else:
                 fields = {"timeMajor": not spec.batch_first, "fusedActivationFunction": _ACT[spec.activation]}
                 y = ops.emit(Op.UNIDIRECTIONAL_SEQUENCE_RNN,
-                             [inp, ops.constant(w["weight_ih"]), ops.constant(w["weight_hh"]), ops.constant(bias),
+                             [inp, ops.weight(ops.constant(w["weight_ih"])), ops.weight(ops.constant(w["weight_hh"])),
+                              ops.constant(bias),
                               states[row]], shape, np.float32, Opt.SequenceRNNOptions,
                              options(schema.SequenceRNNOptionsT, **fields))  # fmt: skip
             outs.append(y if d == 0 else _reverse(ops, y, time_axis))
@@ -162,13 +168,13 @@ def _lstm(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], i
           bias: np.ndarray, state: tuple[Value, Value], suffix: str, shape: tuple[Any, ...]) -> Value:  # fmt: skip
     """UNIDIRECTIONAL_SEQUENCE_LSTM: canonical gate blocks (i, f, g, o) as its per-gate input and recurrent
     weights and biases, peepholes (i, f, o) as cell_to_input/forget/output, weight_hr as the projection."""
-    gates = [ops.constant(a) for a in np.split(w["weight_ih"], 4)]
-    recurrent = [ops.constant(a) for a in np.split(w["weight_hh"], 4)]
+    gates = [ops.weight(ops.constant(a)) for a in np.split(w["weight_ih"], 4)]
+    recurrent = [ops.weight(ops.constant(a)) for a in np.split(w["weight_hh"], 4)]
     biases = [ops.constant(a) for a in np.split(bias, 4)]
     peep: list[Any] = [None, None, None]
     if spec.peephole:
         peep = [ops.constant(a) for a in np.asarray(arrays[f"weight_peephole{suffix}"])]
-    proj = params[f"weight_hr{suffix}"] if spec.proj_size else None
+    proj = ops.weight(params[f"weight_hr{suffix}"]) if spec.proj_size else None
     inputs = [inp, *gates, *recurrent, *peep, *biases, proj, None, *state, None, None, None, None]
     fields = {"timeMajor": not spec.batch_first, "fusedActivationFunction": schema.ActivationFunctionType.TANH}
     return ops.emit(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, shape, np.float32,

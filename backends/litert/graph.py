@@ -29,7 +29,9 @@ from seqnet.generic import broadcast_shape, flatten, unflatten
 Op = schema.BuiltinOperator
 Opt = schema.BuiltinOptions
 TYPES = {np.dtype("float32"): schema.TensorType.FLOAT32, np.dtype("int32"): schema.TensorType.INT32,
-         np.dtype("bool"): schema.TensorType.BOOL}  # fmt: skip
+         np.dtype("bool"): schema.TensorType.BOOL, np.dtype("int8"): schema.TensorType.INT8,
+         np.dtype("float16"): schema.TensorType.FLOAT16}  # fmt: skip
+QUANTIZE = (None, "int8", "float16")  # how weight matrices are stored (export_tflite's quantize=)
 OPEN = ("batch", "steps")  # the names of the open dims in a Value's shape
 
 
@@ -97,7 +99,7 @@ class Subgraph:
         self.constants: dict[int, int] = {}  # id of a Value's array -> its tensor here
 
     def tensor(self, shape: Sequence[Any], dtype: Any = np.float32, name: str | None = None,
-               data: np.ndarray | None = None, variable: bool = False) -> int:  # fmt: skip
+               data: np.ndarray | None = None, variable: bool = False, scale: float | None = None) -> int:  # fmt: skip
         t = schema.TensorT()
         t.name = name or f"t{len(self.tensors)}"
         t.type = TYPES[np.dtype(dtype)]
@@ -108,6 +110,8 @@ class Subgraph:
             0 if data is None else self.writer.buffer(data if data.dtype == np.dtype(dtype) else data.astype(dtype))
         )
         t.isVariable = variable
+        if scale is not None:  # symmetric int8: value = scale * q
+            t.quantization = options(schema.QuantizationParametersT, scale=[scale], zeroPoint=[0])
         self.tensors.append(t)
         return len(self.tensors) - 1
 
@@ -139,9 +143,9 @@ class Value:
     __array_priority__ = 1000  # numpy scalars defer to Value's operators
 
     def __init__(self, ops: LiteOps, graph: Subgraph | None, index: int | None, shape: Sequence[Any],
-                 dtype: Any = np.float32, array: np.ndarray | None = None):  # fmt: skip
+                 dtype: Any = np.float32, array: np.ndarray | None = None, scale: float | None = None):  # fmt: skip
         self.ops, self.graph, self.index, self.shape = ops, graph, index, tuple(shape)
-        self.dtype, self.array = np.dtype(dtype), array
+        self.dtype, self.array, self.scale = np.dtype(dtype), array, scale
 
     @property
     def ndim(self) -> int:
@@ -200,8 +204,8 @@ class Value:
 class LiteOps:
     """seqnet.generic's ops building LiteRT operators (the module docstring says how)."""
 
-    def __init__(self, writer: Writer, graph: Subgraph):
-        self.writer, self.g = writer, graph
+    def __init__(self, writer: Writer, graph: Subgraph, quantize: str | None = None):
+        self.writer, self.g, self.quantize = writer, graph, quantize
 
     # -- values ---------------------------------------------------------------------------------------------
     def constant(self, array: Any, dtype: Any = np.float32) -> Value:
@@ -217,7 +221,7 @@ class LiteOps:
         if value.array is not None:
             key = id(value.array)
             if key not in self.g.constants:
-                self.g.constants[key] = self.g.tensor(value.shape, value.dtype, data=value.array)
+                self.g.constants[key] = self.g.tensor(value.shape, value.dtype, data=value.array, scale=value.scale)
             return self.g.constants[key]
         if value.graph is not self.g:
             raise ValueError("litert: a step reads a computed value from outside its WHILE body; pass it as a "
@@ -245,9 +249,22 @@ class LiteOps:
         return self.emit(Op.GATHER, [self.shape_of(x), self.constant(np.int32(axis), np.int32)], (), np.int32,
                          Opt.GatherOptions, options(schema.GatherOptionsT, axis=0))  # fmt: skip
 
+    def weight(self, w: Value) -> Value:
+        """A weight matrix as `quantize` stores it: float32 as it is; "int8" symmetric per tensor (LiteRT's
+        hybrid kernels multiply it with float inputs); "float16" with a DEQUANTIZE to float32 where it is read."""
+        if w.array is None or w.ndim != 2 or w.dtype != np.float32 or self.quantize is None:
+            return w
+        if self.quantize == "int8":
+            scale = float(np.abs(w.array).max()) / 127 or 1.0
+            q = np.clip(np.round(w.array / scale), -127, 127).astype(np.int8)
+            return Value(self, None, None, w.shape, np.int8, q, scale)
+        half = self.constant(w.array.astype(np.float16), np.float16)
+        return self.emit(Op.DEQUANTIZE, [half], w.shape)
+
     # -- the ops a cell's step gets ----------------------------------------------------------------------
     def linear(self, x: Value, w: Value, b: Value | None) -> Value:
         """FULLY_CONNECTED with W in PyTorch's (out, in) layout, as LiteRT wants it; any leading dims kept."""
+        w = self.weight(w)
         fc = options(schema.FullyConnectedOptionsT, keepNumDims=True)
         return self.emit(Op.FULLY_CONNECTED, [x, w, b], (*x.shape[:-1], w.shape[0]), np.float32,
                          Opt.FullyConnectedOptions, fc)  # fmt: skip

@@ -27,6 +27,7 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights
 
 from .export import export, missing_form, state_names
+from .graph import QUANTIZE
 
 
 class LiteRTModel:
@@ -34,9 +35,10 @@ class LiteRTModel:
 
     seqnet_backend = "litert"
 
-    def __init__(self, spec: Spec, weights: Weights, threads: int | None = None, fused: bool | None = None):
+    def __init__(self, spec: Spec, weights: Weights, threads: int | None = None, fused: bool | None = None,
+                 quantize: str | None = None):  # fmt: skip
         self.spec, self.weights, self.dtype = spec, weights, "float32"
-        self.threads, self.fused_option = threads, fused
+        self.threads, self.fused_option, self.quantize = threads, fused, quantize
         self._runners: dict[bool, Any] = {}
         self._runner(False)  # written (and checked by LiteRT) now: a spec it cannot take fails at build
 
@@ -46,11 +48,11 @@ class LiteRTModel:
         return self.fused_option is not False and missing_form(self.spec) is None
 
     def __repr__(self) -> str:
-        return f"LiteRTModel({self.spec}, fused={self.fused})"
+        return f"LiteRTModel({self.spec}, fused={self.fused}, quantize={self.quantize!r})"
 
     def tflite(self, lengths: bool = False) -> bytes:
         """The flatbuffer this model runs (with a `lengths` input if asked)."""
-        return export(self.spec, self.weights, lengths=lengths, fused=self.fused_option)
+        return export(self.spec, self.weights, lengths=lengths, fused=self.fused_option, quantize=self.quantize)
 
     def _runner(self, lengths: bool) -> Any:
         if lengths not in self._runners:
@@ -120,15 +122,18 @@ def _array(name: str, value: Any) -> np.ndarray:
 
 
 def build(spec: Spec, weights: Weights, dtype: str = "float32", threads: int | None = None,
-          fused: bool | None = None) -> LiteRTModel:  # fmt: skip
-    """The LiteRT model of `spec` with `weights` (float32 only; LiteRT's kernels are float32)."""
+          fused: bool | None = None, quantize: str | None = None) -> LiteRTModel:  # fmt: skip
+    """The LiteRT model of `spec` with `weights` (float32 only; LiteRT's kernels are float32); quantize="int8" or
+    "float16" stores the weight matrices so (export_tflite's quantize=)."""
     if dtype != "float32":
         raise BackendError(f"dtype={dtype!r} is not allowed for the litert backend: 'float32' (LiteRT's float kernels)")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise BackendError(f"threads={threads!r} is not allowed: a positive integer or None")
     if fused not in (None, True, False):
         raise BackendError(f"fused={fused!r} is not allowed: True, False or None")
-    return LiteRTModel(spec, weights.astype("float32"), threads, fused)
+    if quantize not in QUANTIZE:
+        raise BackendError(f"quantize={quantize!r} is not allowed: one of {QUANTIZE}")
+    return LiteRTModel(spec, weights.astype("float32"), threads, fused, quantize)
 
 
 def weights_of(model: LiteRTModel) -> Weights:
