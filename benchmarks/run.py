@@ -37,8 +37,14 @@ import seqnet
 from .timing import interleaved, load_average, machine, thread_env
 from .workloads import CELLS, SIZES, flops, spec_for
 
-GROUPS = {"numpy": "numpy", "torch": "torch", "paddle": "paddle", "jax": "jax", "onnxruntime": "onnxruntime",
-          "litert": "ai_edge_litert"}  # each group's module
+GROUPS = {
+    "numpy": "numpy",
+    "torch": "torch",
+    "paddle": "paddle",
+    "jax": "jax",
+    "onnxruntime": "onnxruntime",
+    "litert": "ai_edge_litert",
+}  # each group's module
 GPU_GROUPS = ("torch", "paddle", "jax")  # what --device cuda measures: the frameworks with GPU kernels
 DISTS = ("numpy", "torch", "paddlepaddle", "jax", "jaxlib", "flax", "keras", "onnxruntime", "ai-edge-litert")
 
@@ -314,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every framework")
     parser.add_argument("--out", default="benchmarks/results", help="folder for <label>.json, .md and PNGs")
     parser.add_argument("--groups", default=None,
-                        help="frameworks to measure (default: numpy,torch,paddle,jax,onnxruntime,litert; torch,paddle,jax "
-                        "with --device cuda)")  # fmt: skip
+                        help="frameworks to measure (default: numpy,torch,paddle,jax,onnxruntime,litert; "
+                        "torch,paddle,jax with --device cuda)")  # fmt: skip
     parser.add_argument(
         "--device",
         default="cpu",

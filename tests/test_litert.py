@@ -5,7 +5,7 @@ state carried between calls, torch's own layers as the expected values, and the 
 
 import numpy as np
 import pytest
-from conftest import importorskip, require
+from conftest import cli, importorskip, require
 
 import seqnet
 from seqnet.errors import ConversionError, WeightsError
@@ -153,3 +153,110 @@ def test_quantized_weights_shrink_the_file_and_stay_near_the_float64_reference(c
     assert ratio < (0.6 if quantize == "float16" else 0.4), ratio
     with pytest.raises(ConversionError, match=r"quantize='int4' is not allowed: one of \(None, 'int8', 'float16'\)"):
         seqnet.export_tflite(spec, weights, quantize="int4")
+
+
+def _foreign_lstm_file(path, w_ih, w_hh, bias, batch):
+    """A .tflite as another converter writes a Keras LSTM: one UNIDIRECTIONAL_SEQUENCE_LSTM, batch fixed, its
+    state in variable tensors that are not inputs, no seqnet metadata. Written with the schema here, not by
+    seqnet's writer."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as S
+
+    buffers, tensors = [S.BufferT()], []
+
+    def tensor(shape, data=None, variable=False):
+        t = S.TensorT()
+        t.shape, t.type, t.isVariable, t.name = list(shape), S.TensorType.FLOAT32, variable, f"t{len(tensors)}"
+        t.buffer = 0
+        if data is not None:
+            b = S.BufferT()
+            b.data = np.ascontiguousarray(data, np.float32).tobytes()
+            buffers.append(b)
+            t.buffer = len(buffers) - 1
+        tensors.append(t)
+        return len(tensors) - 1
+
+    hidden, size = w_hh.shape[1], w_ih.shape[1]
+    x = tensor([batch, 5, size])
+    gates = [tensor(a.shape, a) for a in np.split(w_ih, 4)]
+    recurrent = [tensor(a.shape, a) for a in np.split(w_hh, 4)]
+    biases = [tensor(a.shape, a) for a in np.split(bias, 4)]
+    h, c = tensor([batch, hidden], variable=True), tensor([batch, hidden], variable=True)
+    y = tensor([batch, 5, hidden])
+    op = S.OperatorT()
+    op.opcodeIndex, op.outputs = 0, [y]
+    op.inputs = [x, *gates, *recurrent, -1, -1, -1, *biases, -1, -1, h, c, -1, -1, -1, -1]
+    op.builtinOptionsType = S.BuiltinOptions.UnidirectionalSequenceLSTMOptions
+    op.builtinOptions = S.UnidirectionalSequenceLSTMOptionsT()
+    op.builtinOptions.fusedActivationFunction = S.ActivationFunctionType.TANH
+    graph = S.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [x], [y], [op]
+    code = S.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = S.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
+    code.version = 1
+    model = S.ModelT()
+    model.version, model.buffers, model.subgraphs, model.operatorCodes = 3, buffers, [graph], [code]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+
+
+def test_a_fused_lstm_file_another_converter_wrote_reads_and_computes_what_litert_computes(tmp_path):
+    require("litert")
+    rng = np.random.default_rng(7)
+    w_ih, w_hh, bias = (0.4 * rng.standard_normal(s).astype(np.float32) for s in [(24, 3), (24, 6), (24,)])
+    path = tmp_path / "keras_lstm.tflite"
+    _foreign_lstm_file(path, w_ih, w_hh, bias, batch=2)
+    it = _interpreter(path.read_bytes())
+    it.allocate_tensors()
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    want = it.get_tensor(it.get_output_details()[0]["index"])  # LiteRT's own kernel on the file
+    spec, weights = seqnet.from_framework(path)
+    assert (spec.cell, spec.input_size, spec.hidden_size, spec.num_layers, spec.batch_first) == ("lstm", 3, 6, 1, True)
+    for backend in ("numpy", "torch", "litert"):
+        require(backend)
+        out, _ = seqnet.predict(seqnet.build(spec, backend, weights), x)
+        assert np.abs(out - want).max() < 1e-5, backend
+    found = seqnet.files.inspect(path)
+    assert found.found[0].spec == spec
+
+
+@pytest.mark.parametrize("quantize", [None, "float16", "int8"])
+def test_seqnets_own_files_read_back_with_their_spec(tmp_path, quantize):
+    require("litert")
+    spec = seqnet.Spec("lstm", 4, 6, num_layers=2, bidirectional=True, proj_size=3, peephole=True, output_size=2,
+                       output_mode="last", batch_first=False)  # fmt: skip
+    weights = seqnet.init_weights(spec, seed=8)
+    seqnet.export_tflite(spec, weights, tmp_path / "m.tflite", quantize=quantize)
+    back_spec, back = seqnet.from_framework(tmp_path / "m.tflite")
+    assert back_spec == spec
+    if quantize is None:  # LiteRT keeps one bias per gate: bias_ih holds both, bias_hh is zero
+        for name in weights:
+            summed = weights[name] + weights[name.replace("_ih", "_hh")] if name.startswith("bias_ih") else None
+            want = 0 * weights[name] if name.startswith("bias_hh") else summed if summed is not None else weights[name]
+            assert np.array_equal(back[name], want), name
+    x = np.random.default_rng(9).standard_normal((5, 3, 4)).astype(np.float32)
+    a, _ = seqnet.build(spec, "numpy", weights)(x)
+    b, _ = seqnet.build(back_spec, "numpy", back)(x)
+    assert np.abs(a - b).max() < {None: 1e-6, "float16": 1e-3, "int8": 2e-2}[quantize]
+
+
+def test_seqnet_convert_writes_and_reads_tflite_and_refuses_what_it_cannot_read(tmp_path):
+    require("litert")
+    torch = importorskip("torch", "the source checkpoint is torch's")
+    layer = torch.nn.LSTM(3, 5, batch_first=True)
+    torch.save(layer.state_dict(), tmp_path / "lstm.pt")
+    done = cli("convert", str(tmp_path / "lstm.pt"), str(tmp_path / "lstm.tflite"))
+    assert done.returncode == 0 and ": ok" in done.stdout, done.stdout + done.stderr
+    done = cli("convert", str(tmp_path / "lstm.tflite"), str(tmp_path / "back.onnx"))
+    assert done.returncode == 0 and ": ok" in done.stdout, done.stdout + done.stderr
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in cli("inspect", str(tmp_path / "lstm.tflite")).stdout
+    spec = seqnet.Spec("gru", 3, 5)
+    seqnet.export_tflite(spec, seqnet.init_weights(spec), tmp_path / "gru.tflite")
+    with pytest.raises(ConversionError, match=r"holds a WHILE loop \(seqnet reads LiteRT's fused sequence operators\)"):
+        seqnet.from_framework(tmp_path / "gru.tflite")
+    (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(ConversionError, match=r"is not a LiteRT flatbuffer \(no 'TFL3' identifier\)"):
+        seqnet.from_framework(tmp_path / "junk.tflite")

@@ -1,7 +1,8 @@
 """LiteRT declarations: the "litert" backend (a Spec written as a LiteRT (TensorFlow Lite) flatbuffer and run by
-ai-edge-litert's Interpreter, float32, inference only). Nothing imports ai_edge_litert until first used."""
+ai-edge-litert's Interpreter, float32, inference only) and the "litert" converter (.tflite files in and out).
+Nothing imports ai_edge_litert until first used."""
 
-from seqnet.registry import Backend
+from seqnet.registry import Backend, Converter
 
 backend = Backend(
     name="litert",
@@ -10,4 +11,13 @@ backend = Backend(
     install="'seqnet[litert]'",
     distributions=("ai-edge-litert",),
     dtypes=("float32",),
+)
+
+converter = Converter(
+    name="litert",
+    module=f"{__name__}.convert",
+    roots=(),
+    suffixes=(".tflite",),
+    requires=("ai_edge_litert",),
+    install="'seqnet[litert]'",
 )

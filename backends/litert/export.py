@@ -82,11 +82,11 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
     arrays = weights.astype("float32")
     params = {name: ops.constant(arrays[name]) for name in arrays}
     if use_fused:
-        seq, last = _fused(spec, ops, arrays, params, x, states)
+        seq, maybe_last = _fused(spec, ops, arrays, params, x, states)
         finals = states  # the operators' variable tensors: the state after the call
     else:
-        seq, finals, last = _generic(spec, ops, params, x, states, mask)
-    out = last if spec.output_mode == "last" else seq
+        seq, finals, maybe_last = _generic(spec, ops, params, x, states, mask)
+    out = maybe_last if spec.output_mode == "last" and maybe_last is not None else seq
     if spec.output_size is not None:
         out = ops.linear(out, params["head.weight"], params["head.bias"])
         if spec.output_mode == "sequence" and mask is not None:
@@ -127,9 +127,10 @@ def _generic(spec: Spec, ops: LiteOps, params: dict[str, Value], x: Value, state
 
 
 def _fused(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], x: Value,
-           states: list[Value]) -> tuple[Value, Value]:  # fmt: skip
+           states: list[Value]) -> tuple[Value, Value | None]:  # fmt: skip
     """Each layer-direction through LiteRT's fused sequence operator: (the top layer's outputs, what
-    output_mode="last" reads: the forward direction's last output and the reverse one's first)."""
+    output_mode="last" reads, None for the sequence mode: the forward direction's last output and the reverse
+    one's first)."""
     rows, lstm = spec.num_layers * spec.num_directions, spec.cell == "lstm"
     time_axis = 1 if spec.batch_first else 0
     layer_in, outs = x, [x]
@@ -156,6 +157,8 @@ def _fused(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], 
                              options(schema.SequenceRNNOptionsT, **fields))  # fmt: skip
             outs.append(y if d == 0 else _reverse(ops, y, time_axis))
         layer_in = ops.concat(outs)
+    if spec.output_mode != "last":
+        return layer_in, None
     at = (lambda t: (slice(None), t)) if spec.batch_first else (lambda t: (t,))
     last = ops.concat([ops.index(outs[0], at(-1))] + [ops.index(o, at(0)) for o in outs[1:]])
     return layer_in, last
