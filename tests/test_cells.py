@@ -326,7 +326,7 @@ def test_export_onnx_of_a_registered_cell_runs_in_onnxruntime_and_reads_back(cel
 
 
 def test_check_cell_passes_a_right_cell_on_every_backend():
-    for backend in ("torch", "paddle", "jax", "onnxruntime"):
+    for backend in ("torch", "paddle", "jax", "onnxruntime", "litert"):
         require(backend)
     report = seqnet.testing.check_cell(TwoPart())
     ran = {key.split(": ")[-1] for key in report if " vs numpy" in key}
@@ -335,6 +335,7 @@ def test_check_cell_passes_a_right_cell_on_every_backend():
         "paddle vs numpy",
         "jax vs numpy",
         "onnx round trip (onnxruntime vs numpy, float32)",
+        "litert vs numpy, float32",
     }
     assert not [key for key in report if key.startswith("not run")]
     assert any("finite differences" in key for key in report)
@@ -534,7 +535,7 @@ def test_the_conformance_suite_checks_a_cell_per_backend(tmp_path):
     import subprocess
     import sys
 
-    for backend in ("torch", "paddle", "jax", "onnxruntime"):
+    for backend in ("torch", "paddle", "jax", "onnxruntime", "litert"):
         require(backend)
     here = os.path.dirname(__file__)  # this module, importable there: its TorchIsOff is the cell checked
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
@@ -545,10 +546,10 @@ def test_the_conformance_suite_checks_a_cell_per_backend(tmp_path):
     assert run.returncode == 1, out[-3000:]
     assert "FAILED" in out and "test_the_cell_conforms_on_the_backend[torch]" in out, out[-3000:]
     assert "a and b compute different functions" in out and "torchisoff" in out, out[-3000:]
-    for backend in ("paddle", "jax", "onnxruntime"):
+    for backend in ("paddle", "jax", "onnxruntime", "litert"):
         passed = rf"PASSED \S*test_cell.py::test_the_cell_conforms_on_the_backend\[{backend}\]"
         assert re.search(passed, out), out[-3000:]
-    assert "1 failed, 4 passed" in out and "deselected" in out, out[-3000:]
+    assert "1 failed, 5 passed" in out and "deselected" in out, out[-3000:]
 
 
 def test_specs_draws_registered_cells_with_fields_they_take():

@@ -33,7 +33,7 @@ def test_readme_examples_run_and_backends_agree(tmp_path, monkeypatch):
             done = subprocess.run([seqnet_cli, *code.split()[1:]], capture_output=True, text=True)
             assert done.returncode == 0, done.stdout + done.stderr
             assert ": ok" in done.stdout
-    assert set(namespace["report"]) == {"numpy", "torch", "paddle", "jax", "onnxruntime"}
+    assert set(namespace["report"]) == {"numpy", "torch", "paddle", "jax", "onnxruntime", "litert"}
     assert namespace["out_pt"].shape == (4, 10, 64)
     assert (tmp_path / "tagger.pdparams").exists()
 

@@ -73,12 +73,12 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
     x = Value(ops, graph, graph.tensor(x_shape, name="x"), x_shape)
     graph.inputs.append(x.index)  # type: ignore[arg-type]
     mask = _mask(ops, graph, x, spec) if lengths else None
-    sizes = {"h": spec.hidden_out, "c": spec.hidden_size}
+    sizes = [shape[-1] for shape in spec.state_shapes(1).values() for _ in range(spec.num_layers * spec.num_directions)]
     states = []
-    for name in state_names(spec):
-        index = graph.tensor(("batch", sizes[name[0]]), name=name, variable=use_fused)
+    for name, size in zip(state_names(spec), sizes, strict=True):
+        index = graph.tensor(("batch", size), name=name, variable=use_fused)
         graph.inputs.append(index)
-        states.append(Value(ops, graph, index, ("batch", sizes[name[0]])))
+        states.append(Value(ops, graph, index, ("batch", size)))
     arrays = weights.astype("float32")
     params = {name: ops.constant(arrays[name]) for name in arrays}
     if use_fused:

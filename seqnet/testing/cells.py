@@ -39,15 +39,16 @@ def check_cell(cell: Any, *, backends: Any = None, dtype: str = "float64", seed:
       alone, in both directions, and outputs past a length are zero;
     - the ONNX round trip, where onnxruntime is among the backends: `export_onnx` (the step traced into Scans)
       run by onnxruntime against NumPy in float32, whatever `dtype` (onnxruntime has no float64), and the
-      weights `from_framework` reads back from the file, exactly.
+      weights `from_framework` reads back from the file, exactly;
+    - any other float32-only backend (litert: the step traced into WHILE loops) against NumPy in float32.
 
     Parameters
     ----------
     cell : Cell
         A `seqnet.Cell` (registered here if it is not yet).
     backends : sequence of str, optional
-        Default: every installed backend but numpy; one that refuses registered cells or `dtype` (onnxruntime)
-        is reported under "not run".
+        Default: every installed backend but numpy; one that refuses registered cells, or `dtype` and float32
+        too, is reported under "not run".
     dtype : str
         "float64" (the default: differences then show the function, not rounding) or "float32".
     seed : int
@@ -83,7 +84,10 @@ def check_cell(cell: Any, *, backends: Any = None, dtype: str = "float64", seed:
                 report[f"{spec}: onnx round trip (onnxruntime vs numpy, float32)"] = _check_onnx(spec, weights, seed)
                 continue
             if dtype not in seqnet.registry.get_backend(name).dtypes:
-                report[f"not run: {name}"] = float("nan")
+                if "float32" in seqnet.registry.get_backend(name).dtypes:  # a float32 runtime (litert): on its own
+                    report[f"{spec}: {name} vs numpy, float32"] = _check_float32(spec, weights, name, seed)
+                else:
+                    report[f"not run: {name}"] = float("nan")
                 continue
             with computing(name, dtype):
                 try:
@@ -109,17 +113,27 @@ def _check_onnx(spec: Spec, weights: Any, seed: int) -> float:
     """onnxruntime against NumPy in float32 (outputs and states, with lengths and a state), and the weights read
     back from the exported model equal to those written."""
     import seqnet
-    from seqnet.testing.compare import assert_same_function
 
     weights32 = weights.astype("float32")
-    found = assert_same_function(seqnet.build(spec, "onnxruntime", weights32), seqnet.build(spec, "numpy", weights32,
-                                 "float32"), seed=seed)  # fmt: skip
+    found = _check_float32(spec, weights32, "onnxruntime", seed)
     read_spec, read = seqnet.from_framework(seqnet.export_onnx(spec, weights32, lengths=True, initial_state=True))
     if read_spec != spec or sorted(read) != sorted(weights32):
         raise ParityError(f"onnx round trip: read back {read_spec} with {sorted(read)}\n  spec: {spec}")
     for name in weights32:
         if not np.array_equal(read[name], weights32[name]):
             raise ParityError(f"onnx round trip: {name} read back differs from the one written\n  spec: {spec}")
+    return found
+
+
+def _check_float32(spec: Spec, weights: Any, backend: str, seed: int) -> float:
+    """A float32-only backend (onnxruntime, litert) against NumPy in float32: outputs and states, with lengths
+    and a state; the largest difference."""
+    import seqnet
+    from seqnet.testing.compare import assert_same_function
+
+    weights32 = weights.astype("float32")
+    found = assert_same_function(seqnet.build(spec, backend, weights32), seqnet.build(spec, "numpy", weights32,
+                                 "float32"), seed=seed)  # fmt: skip
     return max(found.values())
 
 

@@ -3,7 +3,8 @@
 NAME is a registered cell (a package's entry point in "seqnet.cells"), or "module:attribute" naming a
 `seqnet.Cell` subclass or instance to import and register. One test per installed backend (numpy is the
 reference): `seqnet.testing.check_cell` on that backend (outputs, states, gradients against finite differences,
-lengths in both directions; onnxruntime: the ONNX round trip), its ParityError shown as the failure.
+lengths in both directions; onnxruntime: the ONNX round trip; litert: float32 against NumPy), its ParityError
+shown as the failure.
 """
 
 from __future__ import annotations
