@@ -235,16 +235,18 @@ def write_file(path: Any, spec: Spec, weights: Weights, prefix: str = "", head: 
 
 def run_file(path: Any, spec: Spec, prefix: str, head: str | None, x: np.ndarray) -> np.ndarray:
     """The file run by LiteRT's Interpreter from a zero state: its first output."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=str(path),
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)  # fmt: skip
+    from .model import quiet_stderr
+
+    it = Interpreter(model_path=str(path))
     x = np.asarray(x, np.float32)
     batch = x.shape[0] if spec.batch_first else x.shape[1]
     details = it.get_input_details()
     for d in details:
         it.resize_tensor_input(d["index"], list(x.shape) if d is details[0] else [batch, *d["shape"][1:]])
-    it.allocate_tensors()
+    with quiet_stderr(True):
+        it.allocate_tensors()
     it.set_tensor(details[0]["index"], x)
     for d in details[1:]:
         it.set_tensor(d["index"], np.zeros([batch, *d["shape"][1:]], np.float32))
