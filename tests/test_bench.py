@@ -285,3 +285,27 @@ def test_the_per_call_benchmark_times_the_frameworks_cells_beside_seqnet(tmp_pat
     assert {r["ratio"] for r in result["streaming_ratios"]} == {"seqnet-torch / torch nn.LSTM",
                                                                  "seqnet-torch step / torch nn.LSTMCell"}  # fmt: skip
     assert "| seqnet-torch step / torch nn.LSTMCell | 64 |" in (tmp_path / "cpu-streaming.md").read_text()
+
+
+def test_the_litert_rows_time_both_paths_beside_onnxruntime(tmp_path):
+    """seqnet bench --groups onnxruntime,litert: LiteRT's default path and its WHILE loops, and their ratios;
+    benchmarks/device.py: file sizes and errors per quantisation, and times, in its markdown."""
+    importorskip("ai_edge_litert", "the litert rows need ai-edge-litert")
+    importorskip("onnxruntime", "the ratios need onnxruntime's rows")
+    from seqnet_benchmarks import device
+
+    argv = ["--groups", "onnxruntime,litert", "--sizes", "S", "--cells", "lstm", "--quick", "--threads", "1",
+            "--scaling-steps", "10", "--scaling-batches", "2", "--out", str(tmp_path), "--label", "lite"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "lite.json").read_text())
+    assert {"seqnet-litert", "seqnet-litert-while", "seqnet-onnxruntime"} <= {r["impl"] for r in result["rows"]}
+    assert all(r["max_diff"] is None or r["max_diff"] < 1e-4 for r in result["rows"])
+    assert {"seqnet-litert / seqnet-onnxruntime", "seqnet-litert fused / WHILE loops"} <= {
+        r["ratio"] for r in result["ratios"]
+    }
+    assert device.main(["--sizes", "S", "--cells", "gru", "--budget", "0.1", "--threads", "1", "--out",
+                        str(tmp_path)]) == 0  # fmt: skip
+    row = json.loads((tmp_path / "cpu-litert-device.json").read_text())["rows"][0]
+    assert row["bytes_int8"] < row["bytes_float16"] < row["bytes_float32"]
+    assert row["error_float32"] < 1e-5 < row["error_float16"] < row["error_int8"] < 5e-2
+    assert "| gru | S |" in (tmp_path / "cpu-litert-device.md").read_text()

@@ -71,7 +71,7 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
     ops = LiteOps(writer, graph, quantize)
     x_shape = ("batch", "steps", spec.input_size) if spec.batch_first else ("steps", "batch", spec.input_size)
     x = Value(ops, graph, graph.tensor(x_shape, name="x"), x_shape)
-    graph.inputs.append(x.index)  # type: ignore[arg-type]
+    graph.inputs.append(ops.ref(x))
     mask = _mask(ops, graph, x, spec) if lengths else None
     sizes = [shape[-1] for shape in spec.state_shapes(1).values() for _ in range(spec.num_layers * spec.num_directions)]
     states = []
