@@ -403,3 +403,29 @@ def unflatten(form: Any, leaves: list[Any]) -> Any:
         out.append(unflatten(sub, leaves[at : at + count]))
         at += count
     return tuple(out)
+
+
+class GraphOps:
+    """What an ops class that builds a graph (ONNX's, LiteRT's) writes once from its primitives: the unary ops
+    by name (`UNARY`: seqnet's name -> the graph's operator, built by the subclass's `_unary`), softplus and
+    var."""
+
+    UNARY: dict[str, Any] = {}
+
+    def _unary(self, kind: Any) -> Callable[[Any], Any]:
+        raise NotImplementedError
+
+    def mean(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        if name in type(self).UNARY:
+            return self._unary(type(self).UNARY[name])
+        raise AttributeError(name)
+
+    def softplus(self, x: Any) -> Any:  # log(1 + e^x) without overflow: relu(x) + log(1 + e^-|x|)
+        return self.relu(x) + self.log(1 + self.exp(-self.abs(x)))
+
+    def var(self, x: Any) -> Any:
+        centred = x - self.mean(x)
+        return self.mean(centred * centred)

@@ -50,20 +50,7 @@ class Model(Protocol):
         ...
 
     def step(self, x_t: Any, state: State = None) -> tuple[Any, State]:
-        """One time step of a stream (seqnet.stream): what ``model(x_t[:, None], state)`` computes.
-
-        Parameters
-        ----------
-        x_t : array of the backend's framework
-            (B, input_size): one time step, no time axis.
-        state : array or pair of arrays, optional
-            h (L*D, B, H_out), for an LSTM (h, c) with c (L*D, B, hidden_size); zeros if None.
-
-        Returns
-        -------
-        y_t : array
-            (B, D*H_out), or (B, output_size) with a head.
-        state : array or pair of arrays
-            The state after the step, to hand to the next call.
-        """
+        """One time step of a stream, x_t (B, input_size) -> (y_t, state): what ``model(x_t[:, None], state)``
+        computes, the state in the model's layout. `seqnet.stream.step` defines it (its parameters and
+        returns); a backend may answer faster."""
         ...

@@ -28,14 +28,15 @@ def _interpreter(data: bytes):
 @pytest.mark.parametrize(
     "spec, fused_op",
     [
-        (seqnet.Spec("lstm", 4, 6, num_layers=2, bidirectional=True), "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+        (seqnet.Spec("lstm", 4, 6, num_layers=2, bidirectional=True), "BIDIRECTIONAL_SEQUENCE_LSTM"),
+        (seqnet.Spec("rnn", 4, 6, bidirectional=True, batch_first=False), "BIDIRECTIONAL_SEQUENCE_RNN"),
         (seqnet.Spec("lstm", 4, 6, proj_size=3, peephole=True), "UNIDIRECTIONAL_SEQUENCE_LSTM"),
         (seqnet.Spec("rnn", 4, 6, activation="relu"), "UNIDIRECTIONAL_SEQUENCE_RNN"),
         (seqnet.Spec("gru", 4, 6), None),
         (seqnet.Spec("rnn", 4, 6, activation="sigmoid"), None),
         (seqnet.Spec("mingru", 4, 6), None),
     ],
-    ids=["lstm-bi", "lstm-proj-peephole", "rnn-relu", "gru", "rnn-sigmoid", "mingru"],
+    ids=["lstm-bi", "rnn-bi", "lstm-proj-peephole", "rnn-relu", "gru", "rnn-sigmoid", "mingru"],
 )
 def test_the_file_holds_litert_fused_sequence_operators_or_a_while_loop_and_open_axes(spec, fused_op):
     require("litert")
@@ -153,6 +154,22 @@ def test_quantized_weights_shrink_the_file_and_stay_near_the_float64_reference(c
     assert ratio < (0.6 if quantize == "float16" else 0.4), ratio
     with pytest.raises(ConversionError, match=r"quantize='int4' is not allowed: one of \(None, 'int8', 'float16'\)"):
         seqnet.export_tflite(spec, weights, quantize="int4")
+
+
+def test_a_bidirectional_rnn_with_int8_weights_runs_its_while_loops_not_the_operator_that_crashes():
+    """BIDIRECTIONAL_SEQUENCE_RNN with int8 weights killed the process (a segmentation fault) in ai-edge-litert
+    2.3.0: such a spec takes the WHILE-loop path, and fused=True says why."""
+    require("litert")
+    spec = seqnet.Spec("rnn", 8, 16, num_layers=2, bidirectional=True)
+    weights = seqnet.init_weights(spec, seed=10)
+    model = seqnet.build(spec, "litert", weights, quantize="int8")
+    assert not model.fused and "WHILE" in _operators(model.tflite())
+    x = np.random.default_rng(11).standard_normal((3, 7, 8))
+    want, _ = seqnet.build(spec, "numpy", weights, "float64")(x)
+    assert 1e-5 < np.abs(model(x.astype(np.float32))[0] - want).max() < 5e-2
+    assert seqnet.build(spec, "litert", weights, quantize="float16").fused
+    with pytest.raises(ConversionError, match=r"BIDIRECTIONAL_SEQUENCE_RNN crashes the process with int8 weights"):
+        seqnet.export_tflite(spec, weights, fused=True, quantize="int8")
 
 
 def _foreign_lstm_file(path, w_ih, w_hh, bias, batch):

@@ -3,14 +3,15 @@ and in files other converters write; writes seqnet.export_tflite's files.
 
 Requirements: ai-edge-litert (its flatbuffer schema; the Interpreter only to run a file) and numpy.
 
-A file is read from its flatbuffer alone (nothing in it runs). Its main subgraph's UNIDIRECTIONAL_SEQUENCE_LSTM
-and UNIDIRECTIONAL_SEQUENCE_RNN operators are the recurrent layers: an operator whose input comes through a
-REVERSE_V2 is a reverse direction, and layers are counted along the chain from the graph's input (through
-REVERSE_V2 and CONCATENATION). Weights are read as float32, int8 (times its scale) or float16 (behind a
+A file is read from its flatbuffer alone (nothing in it runs). Its main subgraph's UNIDIRECTIONAL_SEQUENCE_LSTM,
+UNIDIRECTIONAL_SEQUENCE_RNN, BIDIRECTIONAL_SEQUENCE_LSTM and BIDIRECTIONAL_SEQUENCE_RNN operators are the
+recurrent layers: a unidirectional operator whose input comes through a REVERSE_V2 is a reverse direction, a
+bidirectional one holds both, and layers are counted along the chain from the graph's input (through
+REVERSE_V2, TRANSPOSE and CONCATENATION). Weights are read as float32, int8 (times its scale) or float16 (behind a
 DEQUANTIZE). LiteRT keeps one bias per gate: it reads as `bias_ih`, with `bias_hh` zero (the same function).
 What the Spec cannot express is refused by name: a WHILE loop (seqnet's own files say which Spec they hold, but
-their weights are spread through the loop's step), BIDIRECTIONAL_SEQUENCE_LSTM, a CIFG LSTM (no input gate),
-layer-normalisation coefficients, a projection bias, cell or projection clipping, an activation other than
+their weights are spread through the loop's step), a CIFG LSTM (no input gate), layer-normalisation
+coefficients, a projection bias, an auxiliary input, cell or projection clipping, an activation other than
 tanh (relu for the RNN). A file seqnet wrote carries its Spec in its metadata ("seqnet.spec"): the head,
 output_mode and batch_first come from there; for another converter's file, batch_first follows the
 operators' time_major and no head is read.
@@ -31,9 +32,9 @@ from seqnet.spec import Spec
 from seqnet.weights import Weights
 
 LSTM, RNN = "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN"
+BI_LSTM, BI_RNN = "BIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_RNN"
+SEQUENCE_OPS = (LSTM, RNN, BI_LSTM, BI_RNN)
 REFUSED = {"WHILE": "a WHILE loop (seqnet reads LiteRT's fused sequence operators)",
-           "BIDIRECTIONAL_SEQUENCE_LSTM": "BIDIRECTIONAL_SEQUENCE_LSTM (its two directions in one operator)",
-           "BIDIRECTIONAL_SEQUENCE_RNN": "BIDIRECTIONAL_SEQUENCE_RNN (its two directions in one operator)",
            "LSTM": "the one-step LSTM operator"}  # fmt: skip
 
 
@@ -92,11 +93,12 @@ def read_file(path: Any) -> Imported:
     for op in file.graph.operators:
         if file.name(op) in REFUSED:
             raise ConversionError(f"{source} holds {REFUSED[file.name(op)]}; seqnet reads "
-                                  f"{LSTM} and {RNN}")  # fmt: skip
-    layers = _layers(file, source)
+                                  f"{', '.join(SEQUENCE_OPS)}")  # fmt: skip
+    layers, transposed = _layers(file, source)
     saved = file.metadata().get(SPEC_KEY)
     spec_json = json.loads(saved.decode()) if saved else None
     fields, arrays, found = _read_layers(file, layers, source)
+    fields["batch_first"] = fields["batch_first"] != transposed  # a TRANSPOSE before a time-major stack
     if spec_json is not None:  # seqnet's own file: what the graph alone does not say
         for name in ("batch_first", "output_size", "output_mode", "bias", "dropout"):
             if name in spec_json:
@@ -108,10 +110,12 @@ def read_file(path: Any) -> Imported:
     return Imported(fields, arrays, f"the LiteRT file {source}", found)
 
 
-def _layers(file: _File, source: str) -> list[list[tuple[int, Any]]]:
-    """The fused operators by layer, each layer's [(direction, op)] with the forward one first."""
+def _layers(file: _File, source: str) -> tuple[list[list[tuple[int, Any]]], bool]:
+    """The fused operators by layer, each layer's [(direction, op)] with the forward one first (a bidirectional
+    operator twice), and whether the graph's input reaches the first layer transposed (TRANSPOSE)."""
     first_input = file.graph.inputs[0]
     depth: dict[int, int] = {}  # an operator's output tensor -> its layer
+    transposed = [False]
 
     def origin(tensor: int) -> tuple[int, bool]:
         """(the layer the tensor comes from, -1 for the graph's input; whether it went through REVERSE_V2)."""
@@ -124,39 +128,41 @@ def _layers(file: _File, source: str) -> list[list[tuple[int, Any]]]:
         if op.outputs[0] in depth:
             return depth[op.outputs[0]], False
         kind = file.name(op)
-        if kind == "REVERSE_V2":
+        if kind in ("REVERSE_V2", "TRANSPOSE"):
             layer, _ = origin(op.inputs[0])
-            return layer, True
+            transposed[0] |= kind == "TRANSPOSE" and layer == -1
+            return layer, kind == "REVERSE_V2"
         if kind == "CONCATENATION":
             return max(origin(t)[0] for t in op.inputs), False
         raise ConversionError(f"{source}: a recurrent operator's input comes through {kind}; seqnet reads layers "
-                              "chained by REVERSE_V2 and CONCATENATION")  # fmt: skip
+                              "chained by REVERSE_V2, TRANSPOSE and CONCATENATION")  # fmt: skip
 
     layers: dict[int, list[tuple[int, Any]]] = {}
     for op in file.graph.operators:
-        if file.name(op) not in (LSTM, RNN):
+        if file.name(op) not in SEQUENCE_OPS:
             continue
         below, reverse = origin(op.inputs[0])
         depth[op.outputs[0]] = below + 1
-        layers.setdefault(below + 1, []).append((int(reverse), op))
+        pairs = [(0, op), (1, op)] if file.name(op) in (BI_LSTM, BI_RNN) else [(int(reverse), op)]
+        layers.setdefault(below + 1, []).extend(pairs)
     if not layers:
-        raise ConversionError(f"{source} holds no {LSTM} or {RNN} operator")
+        raise ConversionError(f"{source} holds no {', '.join(SEQUENCE_OPS)} operator")
     out = [sorted(layers[k], key=lambda pair: pair[0]) for k in sorted(layers)]
     directions = {tuple(d for d, _ in layer) for layer in out}
     if directions not in ({(0,)}, {(0, 1)}):
         raise ConversionError(f"{source}: its layers hold directions {sorted(directions)}; seqnet reads one forward "
                               "operator per layer, or a forward and a reverse one")  # fmt: skip
-    return out
+    return out, transposed[0]
 
 
 def _read_layers(file: _File, layers: list[list[tuple[int, Any]]],
                  source: str) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:  # fmt: skip
     """Spec fields and canonical arrays of the layers' operators."""
     schema = file.schema
-    kinds = {file.name(op) for layer in layers for _, op in layer}
+    kinds = {file.name(op).removeprefix("BI").removeprefix("UNI") for layer in layers for _, op in layer}
     if len(kinds) > 1:
-        raise ConversionError(f"{source} mixes {sorted(kinds)}: one Spec has one cell")
-    lstm = kinds == {LSTM}
+        raise ConversionError(f"{source} mixes LSTM and RNN operators: one Spec has one cell")
+    lstm = kinds == {"DIRECTIONAL_SEQUENCE_LSTM"}
     arrays: dict[str, np.ndarray] = {}
     found: list[str] = []
     fields: dict[str, Any] = {"cell": "lstm" if lstm else "rnn", "num_layers": len(layers),
@@ -171,23 +177,31 @@ def _read_layers(file: _File, layers: list[list[tuple[int, Any]]],
                 raise ConversionError(f"{source}: {file.name(op)} with fused activation {opts.fusedActivationFunction}"
                                       f"; seqnet reads {'tanh' if lstm else 'tanh and relu'}")  # fmt: skip
             fields["batch_first"] = not opts.timeMajor
+            bi = file.name(op) in (BI_LSTM, BI_RNN)
+            if bi and (len(op.inputs) > (39 if lstm else 9)) and any(i >= 0 for i in op.inputs[39 if lstm else 9 :]):
+                raise ConversionError(f"{source}: {file.name(op)} with an auxiliary input; seqnet's layers have none")
             if not lstm:
                 fields["activation"] = act
+                at = 4 * d  # the reverse direction's W, R, b follow the forward one's and its state
                 ins = op.inputs
-                arrays[f"weight_ih{suffix}"] = file.array(ins[1], "the input weights")
-                arrays[f"weight_hh{suffix}"] = file.array(ins[2], "the recurrent weights")
-                arrays[f"bias_ih{suffix}"] = file.array(ins[3], "the bias")
+                arrays[f"weight_ih{suffix}"] = file.array(ins[1 + at], "the input weights")
+                arrays[f"weight_hh{suffix}"] = file.array(ins[2 + at], "the recurrent weights")
+                arrays[f"bias_ih{suffix}"] = file.array(ins[3 + at], "the bias")
                 arrays[f"bias_hh{suffix}"] = np.zeros_like(arrays[f"bias_ih{suffix}"])
             else:
-                arrays.update(_lstm(file, op, suffix, source, fields))
+                arrays.update(_lstm(file, op, suffix, source, fields, 17 * d, bi))
             found.append(f"{file.name(op)} {suffix[1:]}")
     fields["input_size"] = int(arrays["weight_ih_l0"].shape[1])
     fields["hidden_size"] = int(arrays["weight_hh_l0"].shape[0] // (4 if lstm else 1))
     return fields, arrays, found
 
 
-def _lstm(file: _File, op: Any, suffix: str, source: str, fields: dict[str, Any]) -> dict[str, np.ndarray]:
-    ins = list(op.inputs) + [-1] * (24 - len(op.inputs))
+def _lstm(file: _File, op: Any, suffix: str, source: str, fields: dict[str, Any], at: int = 0,
+          bi: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+    """One direction of a sequence LSTM operator: its 17 weight inputs from `at` + 1 (the reverse direction of a
+    bidirectional one at 18)."""
+    every = list(op.inputs) + [-1] * (48 - len(op.inputs))
+    ins = [every[0], *every[1 + at : 18 + at], *([-1] * 6 if bi else every[18:24])]  # layer norm at 20-23 (uni)
     opts = op.builtinOptions
     for what, value in (("cell_clip", opts.cellClip), ("proj_clip", opts.projClip)):
         if value:
@@ -261,8 +275,8 @@ def inventory(path: Any) -> tuple[list[Found], list[str]]:
     counts: dict[str, int] = {}
     for op in file.graph.operators:
         counts[file.name(op)] = counts.get(file.name(op), 0) + 1
-    recurrent = [f"{name} x{n}" for name, n in counts.items() if name in (LSTM, RNN, *REFUSED)]
-    other = [f"{name} x{n}" for name, n in counts.items() if name not in (LSTM, RNN, *REFUSED)]
+    recurrent = [f"{name} x{n}" for name, n in counts.items() if name in (*SEQUENCE_OPS, *REFUSED)]
+    other = [f"{name} x{n}" for name, n in counts.items() if name not in (*SEQUENCE_OPS, *REFUSED)]
     try:
         imported = read_file(path)
         spec = Spec(**imported.fields)

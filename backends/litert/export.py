@@ -2,13 +2,12 @@
 
 Requirements: ai-edge-litert (the schema it ships, and flatbuffers) and numpy. No TensorFlow.
 
-Fused path: LiteRT's builtin sequence operators, one per layer-direction: UNIDIRECTIONAL_SEQUENCE_LSTM for
-every LSTM (peepholes as its cell_to_* inputs, proj_size as its projection weights, the two biases summed) and
-UNIDIRECTIONAL_SEQUENCE_RNN for a tanh or relu RNN. A reverse direction runs the same operator on the
-sequence reversed in time (REVERSE_V2) and reverses its outputs back; layers chain by CONCATENATION. The
-operators keep their state in variable tensors: those tensors are the file's state inputs and outputs (set
-them before a call, read them after; LiteRT carries them from call to call when nobody sets them, a
-streaming model's own state).
+Fused path: LiteRT's builtin sequence operators, one per layer: UNIDIRECTIONAL_SEQUENCE_LSTM for every LSTM
+(peepholes as its cell_to_* inputs, proj_size as its projection weights, the two biases summed) and
+UNIDIRECTIONAL_SEQUENCE_RNN for a tanh or relu RNN; BIDIRECTIONAL_SEQUENCE_LSTM and _RNN (merged outputs) for
+both directions. The operators keep their state in variable tensors: those tensors are the file's state
+inputs and outputs (set them before a call, read them after; LiteRT carries them from call to call when
+nobody sets them, a streaming model's own state).
 
 Generic path (everything else: the GRU, the sigmoid RNN, cells of your own, lengths): seqnet.generic's
 `cell_forward` traced through `graph.LiteOps`, one WHILE loop per layer-direction over the registered cell's
@@ -37,13 +36,15 @@ from seqnet.weights import Weights
 from .graph import QUANTIZE, LiteOps, Op, Opt, Subgraph, Value, Writer, options
 
 
-def missing_form(spec: Spec) -> tuple[str, str] | None:
-    """(the Spec field, why) where LiteRT's fused sequence operators have no form for `spec`; None where they
-    have one."""
+def missing_form(spec: Spec, quantize: str | None = None) -> tuple[str, str] | None:
+    """(the field, why) where LiteRT's fused sequence operators have no form for `spec` stored as `quantize`
+    says; None where they have one."""
     if spec.cell not in ("rnn", "lstm"):
         return "cell", f"LiteRT has no fused sequence operator for cell {spec.cell!r}, which runs as a WHILE loop"
     if spec.cell == "rnn" and spec.activation not in ("tanh", "relu"):
         return "activation", "UNIDIRECTIONAL_SEQUENCE_RNN offers tanh and relu only"
+    if spec.cell == "rnn" and spec.bidirectional and quantize == "int8":  # measured: a segmentation fault
+        return "quantize", "BIDIRECTIONAL_SEQUENCE_RNN crashes the process with int8 weights (ai-edge-litert 2.3.0)"
     return None
 
 
@@ -61,7 +62,7 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
     float16 (dequantized to float32 as they are read)."""
     if quantize not in QUANTIZE:
         raise ConversionError(f"quantize={quantize!r} is not allowed: one of {QUANTIZE}")
-    reason = missing_form(spec)
+    reason = missing_form(spec, quantize)
     if fused and (reason or lengths):
         why = reason[1] if reason else "LiteRT's sequence operators take no lengths"
         raise ConversionError(f"fused=True: {why}; build with fused=None to run the WHILE-loop path")
@@ -128,62 +129,77 @@ def _generic(spec: Spec, ops: LiteOps, params: dict[str, Value], x: Value, state
 
 def _fused(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], x: Value,
            states: list[Value]) -> tuple[Value, Value | None]:  # fmt: skip
-    """Each layer-direction through LiteRT's fused sequence operator: (the top layer's outputs, what
-    output_mode="last" reads, None for the sequence mode: the forward direction's last output and the reverse
-    one's first)."""
-    rows, lstm = spec.num_layers * spec.num_directions, spec.cell == "lstm"
-    time_axis = 1 if spec.batch_first else 0
-    layer_in, outs = x, [x]
+    """One LiteRT fused sequence operator per layer (UNIDIRECTIONAL_SEQUENCE_LSTM / _RNN, or for both directions
+    BIDIRECTIONAL_SEQUENCE_LSTM / _RNN with merged outputs): (the top layer's outputs, what output_mode="last"
+    reads, None for the sequence mode: the forward direction's last output and the reverse one's first)."""
+    rows, lstm, bi = spec.num_layers * spec.num_directions, spec.cell == "lstm", spec.bidirectional
+    # The bidirectional operators run time-major: BIDIRECTIONAL_SEQUENCE_LSTM with time_major=False measured wrong
+    # in ai-edge-litert 2.3.0 (outputs 0.17 and c 0.96 off the NumPy reference at B 3, T 6; time-major exact)
+    time_major = bi or not spec.batch_first
+    layer_in = ops.swap01(x) if time_major and spec.batch_first else x
     for k in range(spec.num_layers):
-        outs = []
+        inputs: list[Any] = [layer_in]
+        state: list[Value] = []
         for d, suffix in enumerate(("", "_reverse")[: spec.num_directions]):
             row = k * spec.num_directions + d
-            inp = layer_in if d == 0 else _reverse(ops, layer_in, time_axis)
-            shape = (*inp.shape[:2], spec.hidden_out)
-            w = {n: np.asarray(arrays[f"{n}_l{k}{suffix}"]) for n in ("weight_ih", "weight_hh")}
-            bias = np.zeros(w["weight_ih"].shape[0], np.float32)  # LiteRT's one bias per gate: the two summed
-            for n in ("bias_ih", "bias_hh"):
-                if f"{n}_l{k}{suffix}" in arrays:
-                    bias = bias + arrays[f"{n}_l{k}{suffix}"]
-            if lstm:
-                y = _lstm(spec, ops, arrays, params, inp, w, bias, (states[row], states[rows + row]),
-                          f"_l{k}{suffix}", shape)  # fmt: skip
-            else:
-                fields = {"timeMajor": not spec.batch_first, "fusedActivationFunction": _ACT[spec.activation]}
-                y = ops.emit(Op.UNIDIRECTIONAL_SEQUENCE_RNN,
-                             [inp, ops.weight(ops.constant(w["weight_ih"])), ops.weight(ops.constant(w["weight_hh"])),
-                              ops.constant(bias),
-                              states[row]], shape, np.float32, Opt.SequenceRNNOptions,
-                             options(schema.SequenceRNNOptionsT, **fields))  # fmt: skip
-            outs.append(y if d == 0 else _reverse(ops, y, time_axis))
-        layer_in = ops.concat(outs)
+            inputs += _direction_inputs(spec, ops, arrays, params, f"_l{k}{suffix}")
+            state += [states[row], states[rows + row]] if lstm else [states[row]]
+        shape = (*layer_in.shape[:2], spec.num_directions * spec.hidden_out)
+        fields: dict[str, Any] = {"timeMajor": time_major, "fusedActivationFunction": _ACT[spec.activation]}
+        if bi:
+            fields["mergeOutputs"] = True
+        if lstm and not bi:  # input, 17 weights, h, c, 4 layer-normalisation coefficients
+            op, kind, cls = (
+                Op.UNIDIRECTIONAL_SEQUENCE_LSTM,
+                Opt.UnidirectionalSequenceLSTMOptions,
+                schema.UnidirectionalSequenceLSTMOptionsT,
+            )
+            inputs += [*state, None, None, None, None]
+        elif lstm:  # input, 17 weights per direction, (h, c) per direction, an aux input and its 8 weights
+            op, kind, cls = (
+                Op.BIDIRECTIONAL_SEQUENCE_LSTM,
+                Opt.BidirectionalSequenceLSTMOptions,
+                schema.BidirectionalSequenceLSTMOptionsT,
+            )
+            inputs += [*state, *([None] * 9)]
+        elif not bi:  # input, W, R, b, h
+            op, kind, cls = Op.UNIDIRECTIONAL_SEQUENCE_RNN, Opt.SequenceRNNOptions, schema.SequenceRNNOptionsT
+            inputs += state
+        else:  # input, (W, R, b) forward, h forward, (W, R, b) reverse, h reverse, an aux input and its 2 weights
+            op, kind, cls = (
+                Op.BIDIRECTIONAL_SEQUENCE_RNN,
+                Opt.BidirectionalSequenceRNNOptions,
+                schema.BidirectionalSequenceRNNOptionsT,
+            )
+            inputs = [layer_in, *inputs[1:4], state[0], *inputs[4:7], state[1], None, None, None]
+        layer_in = ops.emit(op, inputs, shape, np.float32, kind, options(cls, **fields))
+    seq = ops.swap01(layer_in) if time_major and spec.batch_first else layer_in
     if spec.output_mode != "last":
-        return layer_in, None
-    at = (lambda t: (slice(None), t)) if spec.batch_first else (lambda t: (t,))
-    last = ops.concat([ops.index(outs[0], at(-1))] + [ops.index(o, at(0)) for o in outs[1:]])
-    return layer_in, last
+        return seq, None
+    at = (lambda t, f: (t, slice(None), f)) if time_major else (lambda t, f: (slice(None), t, f))
+    h = spec.hidden_out
+    parts = [ops.index(layer_in, at(-1, slice(0, h)))] + ([ops.index(layer_in, at(0, slice(h, None)))] if bi else [])
+    return seq, ops.concat(parts)
 
 
 _ACT = {"tanh": schema.ActivationFunctionType.TANH, "relu": schema.ActivationFunctionType.RELU}
 
 
-def _lstm(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], inp: Value, w: dict[str, np.ndarray],
-          bias: np.ndarray, state: tuple[Value, Value], suffix: str, shape: tuple[Any, ...]) -> Value:  # fmt: skip
-    """UNIDIRECTIONAL_SEQUENCE_LSTM: canonical gate blocks (i, f, g, o) as its per-gate input and recurrent
-    weights and biases, peepholes (i, f, o) as cell_to_input/forget/output, weight_hr as the projection."""
-    gates = [ops.weight(ops.constant(a)) for a in np.split(w["weight_ih"], 4)]
-    recurrent = [ops.weight(ops.constant(a)) for a in np.split(w["weight_hh"], 4)]
-    biases = [ops.constant(a) for a in np.split(bias, 4)]
+def _direction_inputs(spec: Spec, ops: LiteOps, arrays: Weights, params: dict[str, Value], suffix: str) -> list[Any]:
+    """One direction's weights as LiteRT's sequence operators take them (LiteRT keeps one bias per gate: the two
+    summed). LSTM, 17 inputs: input weights (i, f, g, o), recurrent weights (i, f, g, o), peepholes (i, f, o),
+    biases (i, f, g, o), projection weights, projection bias (none). RNN: W, R, b."""
+    w_ih, w_hh = np.asarray(arrays[f"weight_ih{suffix}"]), np.asarray(arrays[f"weight_hh{suffix}"])
+    bias = np.zeros(w_ih.shape[0], np.float32)
+    for n in ("bias_ih", "bias_hh"):
+        if f"{n}{suffix}" in arrays:
+            bias = bias + arrays[f"{n}{suffix}"]
+    if spec.cell == "rnn":
+        return [ops.weight(ops.constant(w_ih)), ops.weight(ops.constant(w_hh)), ops.constant(bias)]
+    gates = [ops.weight(ops.constant(a)) for a in np.split(w_ih, 4)]
+    recurrent = [ops.weight(ops.constant(a)) for a in np.split(w_hh, 4)]
     peep: list[Any] = [None, None, None]
     if spec.peephole:
         peep = [ops.constant(a) for a in np.asarray(arrays[f"weight_peephole{suffix}"])]
     proj = ops.weight(params[f"weight_hr{suffix}"]) if spec.proj_size else None
-    inputs = [inp, *gates, *recurrent, *peep, *biases, proj, None, *state, None, None, None, None]
-    fields = {"timeMajor": not spec.batch_first, "fusedActivationFunction": schema.ActivationFunctionType.TANH}
-    return ops.emit(Op.UNIDIRECTIONAL_SEQUENCE_LSTM, inputs, shape, np.float32,
-                    Opt.UnidirectionalSequenceLSTMOptions,
-                    options(schema.UnidirectionalSequenceLSTMOptionsT, **fields))  # fmt: skip
-
-
-def _reverse(ops: LiteOps, x: Value, axis: int) -> Value:
-    return ops.emit(Op.REVERSE_V2, [x, ops.ints([axis])], x.shape)
+    return [*gates, *recurrent, *peep, *[ops.constant(a) for a in np.split(bias, 4)], proj, None]

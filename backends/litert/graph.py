@@ -24,7 +24,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from seqnet.generic import broadcast_shape, flatten, unflatten
+from seqnet.generic import GraphOps, broadcast_shape, flatten, unflatten
 
 Op = schema.BuiltinOperator
 Opt = schema.BuiltinOptions
@@ -201,8 +201,11 @@ class Value:
         return self.ops.index(self, index)
 
 
-class LiteOps:
+class LiteOps(GraphOps):
     """seqnet.generic's ops building LiteRT operators (the module docstring says how)."""
+
+    UNARY = {"sigmoid": Op.LOGISTIC, "tanh": Op.TANH, "relu": Op.RELU, "exp": Op.EXP, "log": Op.LOG, "abs": Op.ABS,
+             "sqrt": Op.SQRT}  # fmt: skip
 
     def __init__(self, writer: Writer, graph: Subgraph, quantize: str | None = None):
         self.writer, self.g, self.quantize = writer, graph, quantize
@@ -282,16 +285,6 @@ class LiteOps:
     def _unary(self, op: int) -> Callable[[Value], Value]:
         return lambda x: self.emit(op, [x], self.as_value(x).shape)
 
-    def __getattr__(self, name: str) -> Any:
-        kinds = {"sigmoid": Op.LOGISTIC, "tanh": Op.TANH, "relu": Op.RELU, "exp": Op.EXP, "log": Op.LOG,
-                 "abs": Op.ABS, "sqrt": Op.SQRT}  # fmt: skip
-        if name in kinds:
-            return self._unary(kinds[name])
-        raise AttributeError(name)
-
-    def softplus(self, x: Value) -> Value:  # log(1 + e^x) without overflow: relu(x) + log(1 + e^-|x|)
-        return self.relu(x) + self.log(1 + self.exp(-self.abs(x)))
-
     def maximum(self, a: Any, b: Any) -> Value:
         return self.as_value(a)._binary(Op.MAXIMUM, b)
 
@@ -301,10 +294,6 @@ class LiteOps:
     def mean(self, x: Value) -> Value:
         return self.emit(Op.MEAN, [x, self.ints([x.ndim - 1])], (*x.shape[:-1], 1), np.float32, Opt.ReducerOptions,
                          options(schema.ReducerOptionsT, keepDims=True))  # fmt: skip
-
-    def var(self, x: Value) -> Value:
-        centred = x - self.mean(x)
-        return self.mean(centred * centred)
 
     def split(self, x: Value, n: int) -> list[Value]:
         if x.array is not None:

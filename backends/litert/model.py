@@ -49,7 +49,7 @@ class LiteRTModel:
     @property
     def fused(self) -> bool:
         """Whether a call without lengths runs LiteRT's fused sequence operators (else WHILE loops)."""
-        return self.fused_option is not False and missing_form(self.spec) is None
+        return self.fused_option is not False and missing_form(self.spec, self.quantize) is None
 
     def __repr__(self) -> str:
         return f"LiteRTModel({self.spec}, fused={self.fused}, quantize={self.quantize!r})"

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from seqnet.generic import broadcast_shape, flatten, unflatten
+from seqnet.generic import GraphOps, broadcast_shape, flatten, unflatten
 from seqnet.spec import Spec
 from seqnet.weights import Weights
 
@@ -133,8 +133,11 @@ class Value:
         return self.ops.index(self, index)
 
 
-class OnnxOps:
+class OnnxOps(GraphOps):
     """seqnet.generic's ops building ONNX nodes (the module docstring says how)."""
+
+    UNARY = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "exp": "Exp", "log": "Log", "abs": "Abs",
+             "sqrt": "Sqrt"}  # fmt: skip
 
     def __init__(self, builder: Builder):
         self.root = builder  # initializers go here
@@ -170,16 +173,6 @@ class OnnxOps:
     def _unary(self, op_type: str) -> Callable[[Value], Value]:
         return lambda x: self.emit(op_type, [x], self.as_value(x).shape)
 
-    def __getattr__(self, name: str) -> Any:
-        kinds = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "exp": "Exp", "log": "Log", "abs": "Abs",
-                 "sqrt": "Sqrt"}  # fmt: skip
-        if name in kinds:
-            return self._unary(kinds[name])
-        raise AttributeError(name)
-
-    def softplus(self, x: Value) -> Value:  # log(1 + e^x) without overflow: relu(x) + log(1 + e^-|x|)
-        return self.relu(x) + self.log(1 + self.exp(-self.abs(x)))
-
     def maximum(self, a: Any, b: Any) -> Value:
         return self.as_value(a)._binary("Max", b)
 
@@ -191,10 +184,6 @@ class OnnxOps:
         if self.root.opset >= 18:
             return self.emit("ReduceMean", [x, Value(self, self._ints([-1]), (1,))], shape, keepdims=1)
         return self.emit("ReduceMean", [x], shape, axes=[-1], keepdims=1)
-
-    def var(self, x: Value) -> Value:
-        centred = x - self.mean(x)
-        return self.mean(centred * centred)
 
     def split(self, x: Value, n: int) -> list[Value]:
         size = x.shape[-1] // n
