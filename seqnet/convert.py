@@ -234,8 +234,8 @@ def export_tflite(
     given. Written without TensorFlow, through the schema ai-edge-litert ships; needs ``seqnet[litert]``.
 
     LiteRT's fused UNIDIRECTIONAL_SEQUENCE_LSTM (peepholes and proj_size included) and UNIDIRECTIONAL_SEQUENCE_RNN
-    (tanh, relu) where they express the spec, one per layer-direction, a reverse direction on the sequence
-    reversed in time; a WHILE loop over the cell's step for the rest (the GRU, the sigmoid RNN, registered
+    (tanh, relu) where they express the spec, one per layer, BIDIRECTIONAL_SEQUENCE_LSTM / _RNN for both
+    directions; a WHILE loop over the cell's step for the rest (the GRU, the sigmoid RNN, registered
     cells) and for lengths, which LiteRT's sequence operators do not take. Batch and time axes are dynamic
     (shape signature -1: ``Interpreter.resize_tensor_input`` takes any size) and the file's size does not
     depend on T.

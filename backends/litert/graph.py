@@ -341,10 +341,6 @@ class LiteOps(GraphOps):
         perm = [1, 0, *range(2, x.ndim)]
         return self.emit(Op.TRANSPOSE, [x, self.ints(perm)], tuple(x.shape[i] for i in perm), x.dtype)
 
-    def reverse0(self, x: Value) -> Value:
-        """x with its first axis reversed (REVERSE_V2)."""
-        return self.emit(Op.REVERSE_V2, [x, self.ints([0])], x.shape, x.dtype)
-
     def zeros(self, shape: tuple[Any, ...], like: Value) -> Value:
         """Zeros of `shape`; an open dim takes its size from the dim of `like` that has the same name."""
         if all(isinstance(n, int) for n in shape):
