@@ -182,7 +182,8 @@ def test_from_framework_of_a_seqnet_model_and_bad_objects():
     with pytest.raises(seqnet.ConversionError, match="cannot read a builtins.dict"):
         seqnet.from_framework({"weight_ih_l0": 1})
     with pytest.raises(
-        seqnet.ConversionError, match=r"a path must end in one of \[.*'.pdparams', '.pt', '.pth', '.safetensors'\]"
+        seqnet.ConversionError,
+        match=r"a path must end in one of \[.*'.pdparams', '.pt', '.pth', '.safetensors', '.tflite'\]",
     ):
         seqnet.from_framework("model.bin")
     with pytest.raises(seqnet.SpecError, match=r"unknown Spec field\(s\) \['hiden_size'\]"):
