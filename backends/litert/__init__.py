@@ -20,4 +20,5 @@ converter = Converter(
     suffixes=(".tflite",),
     requires=("ai_edge_litert",),
     install="'seqnet[litert]'",
+    distributions=("ai-edge-litert",),
 )
