@@ -82,10 +82,9 @@ class LiteRTModel:
         shapes = spec.state_shapes(batch)
         parts = (state if isinstance(state, tuple) else (state,)) if state is not None else None
         feeds = [x] + ([lengths.astype(np.int32)] if lengths is not None else [])
-        for i, (name, shape) in enumerate(shapes.items()):
+        for i, shape in enumerate(shapes.values()):  # each part's rows: the file's inputs h_l0, h_l0_reverse, ...
             whole = parts[i] if parts is not None else np.zeros(shape, np.float32)
             feeds += [np.ascontiguousarray(row) for row in whole]
-            del name
         outputs = self._runner(lengths is not None).run(feeds)
         rows = spec.num_layers * spec.num_directions
         final = [np.stack(outputs[1 + i * rows : 1 + (i + 1) * rows]) for i in range(len(shapes))]
