@@ -146,3 +146,20 @@ def concrete(value: Any) -> np.ndarray | None:
         return np.asarray(value.cpu() if hasattr(value, "cpu") else value)
     except Exception:  # a symbolic value of any framework: nothing to check
         return None
+
+
+def checked_numpy(spec: Spec, backend: str, x: Any, state: Any, lengths: Any) -> tuple[np.ndarray, Any, Any]:
+    """(x, state, lengths) of a call to a backend that takes NumPy arrays (onnxruntime, litert), after seqnet's
+    checks: anything but a NumPy array is refused by name, then `check_call` in float32."""
+
+    def array(name: str, value: Any) -> np.ndarray:
+        if not isinstance(value, np.ndarray):
+            raise InputError(f"{name} must be a NumPy array for the {backend} backend, got {type(value).__name__}")
+        return value
+
+    x = array("x", x)
+    if state is not None:
+        state = tuple(array("state", s) for s in state) if isinstance(state, (tuple, list)) else array("state", state)
+    lengths = None if lengths is None else array("lengths", lengths)
+    check_call(spec, "float32", x, state, lengths, lengths)
+    return x, state, lengths

@@ -24,6 +24,15 @@ from seqnet.errors import InputError, SpecError
 from seqnet.spec import Spec
 
 
+class Steps:
+    """A model class's `step`, through the model's own call (`step` below): what every backend's model class
+    inherits unless its framework has a faster way (torch's, which runs its cell functions)."""
+
+    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
+        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
+        return step(self, x_t, state)
+
+
 def check_step(spec: Spec, x_t: Any) -> None:
     """Refuse, by name, a step x_t that is not (B, input_size), or a spec that cannot stream."""
     if spec.bidirectional:

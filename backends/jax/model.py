@@ -38,12 +38,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from seqnet import stream
 from seqnet.errors import BackendError, InputError
 from seqnet.generic import PARAMS, cell_forward, cell_step, choose_scan, prepare
 from seqnet.inputs import check_call
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
+from seqnet.stream import Steps
 from seqnet.weights import Weights, layout
 
 HALF = ("float16", "bfloat16")  # computed in as given; weights in and out of seqnet as float32
@@ -222,7 +222,7 @@ def forward(spec: Spec, params: dict, x, state=None, lengths=None, dropout_key=N
     return out, final
 
 
-class JaxRNN:
+class JaxRNN(Steps):
     """A seqnet model in JAX: `params` (a pytree) and the pure `apply(params, x, state, lengths)`.
 
     `model(x, state=None, lengths=None)` runs a jitted apply with `model.params`. Dropout between layers
@@ -258,10 +258,6 @@ class JaxRNN:
     def __call__(self, x, state=None, lengths=None):
         self.check(x, state, lengths)
         return self._jitted(self.params, x, state, lengths)
-
-    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
-        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
-        return stream.step(self, x_t, state)
 
 
 def _shaped(value: Any) -> Any:

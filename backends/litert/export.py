@@ -48,10 +48,11 @@ def missing_form(spec: Spec, quantize: str | None = None) -> tuple[str, str] | N
     return None
 
 
-def state_names(spec: Spec) -> list[str]:
-    """The file's state inputs and outputs, in order: each part of each layer-direction."""
+def state_inputs(spec: Spec) -> list[tuple[str, int]]:
+    """The file's state inputs and outputs, in order, each (name, size): each part of each layer-direction."""
     suffixes = ("", "_reverse")[: spec.num_directions]
-    return [f"{part}_l{k}{s}" for part in spec.state_shapes(1) for k in range(spec.num_layers) for s in suffixes]
+    return [(f"{part}_l{k}{s}", shape[-1]) for part, shape in spec.state_shapes(1).items()
+            for k in range(spec.num_layers) for s in suffixes]  # fmt: skip
 
 
 def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | None = None,
@@ -74,9 +75,8 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
     x = Value(ops, graph, graph.tensor(x_shape, name="x"), x_shape)
     graph.inputs.append(ops.ref(x))
     mask = _mask(ops, graph, x, spec) if lengths else None
-    sizes = [shape[-1] for shape in spec.state_shapes(1).values() for _ in range(spec.num_layers * spec.num_directions)]
     states = []
-    for name, size in zip(state_names(spec), sizes, strict=True):
+    for name, size in state_inputs(spec):
         index = graph.tensor(("batch", size), name=name, variable=use_fused)
         graph.inputs.append(index)
         states.append(Value(ops, graph, index, ("batch", size)))
@@ -94,7 +94,7 @@ def export(spec: Spec, weights: Weights, lengths: bool = False, fused: bool | No
             out = out * (ops.swap01(mask) if spec.batch_first else mask)
     graph.tensors[ops.ref(out)].name = "outputs"
     if not use_fused:  # the fused path's final state is its inputs' variable tensors, under their names
-        for name, value in zip(state_names(spec), finals, strict=True):
+        for (name, _), value in zip(state_inputs(spec), finals, strict=True):
             graph.tensors[ops.ref(value)].name = f"{name}_n"
     graph.outputs = [ops.ref(out)] + [ops.ref(v) for v in finals]
     return writer.to_bytes({SPEC_KEY: spec.to_json().encode()})

@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from seqnet import stream
-from seqnet.errors import BackendError, InputError
-from seqnet.inputs import check_call
+from seqnet.errors import BackendError
+from seqnet.inputs import checked_numpy
 from seqnet.spec import Spec
+from seqnet.stream import Steps
 from seqnet.weights import Weights
 
-from .export import export, missing_form, state_names
+from .export import export, missing_form, state_inputs
 from .graph import QUANTIZE
 
 
-class LiteRTModel:
+class LiteRTModel(Steps):
     """A seqnet model run by LiteRT's Interpreter: `outputs, state = model(x, state=None, lengths=None)`."""
 
     seqnet_backend = "litert"
@@ -70,14 +70,7 @@ class LiteRTModel:
 
     def __call__(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
         spec = self.spec
-        x = _array("x", x)
-        state = None if state is None else (tuple(_array("state", s) for s in state) if isinstance(state, (tuple, list))
-                                            else _array("state", state))  # fmt: skip
-        if lengths is not None:
-            lengths = np.asarray(lengths)
-            if lengths.dtype.kind not in "iu":
-                raise InputError(f"lengths has dtype {lengths.dtype}: expected integers")
-        check_call(spec, self.dtype, x, state, lengths, lengths)
+        x, state, lengths = checked_numpy(spec, "litert", x, state, lengths)
         batch = x.shape[0] if spec.batch_first else x.shape[1]
         shapes = spec.state_shapes(batch)
         parts = (state if isinstance(state, tuple) else (state,)) if state is not None else None
@@ -89,10 +82,6 @@ class LiteRTModel:
         rows = spec.num_layers * spec.num_directions
         final = [np.stack(outputs[1 + i * rows : 1 + (i + 1) * rows]) for i in range(len(shapes))]
         return outputs[0], (tuple(final) if len(final) > 1 else final[0])
-
-    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
-        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
-        return stream.step(self, x_t, state)
 
 
 class _Runner:
@@ -138,12 +127,6 @@ def quiet_stderr(quiet: bool) -> Iterator[None]:
         os.close(saved)
 
 
-def _array(name: str, value: Any) -> np.ndarray:
-    if not isinstance(value, np.ndarray) and not np.isscalar(value) and not hasattr(value, "__array__"):
-        raise InputError(f"{name} must be a NumPy array, got {type(value).__name__}")
-    return np.asarray(value)
-
-
 def build(spec: Spec, weights: Weights, dtype: str = "float32", threads: int | None = None,
           fused: bool | None = None, quantize: str | None = None) -> LiteRTModel:  # fmt: skip
     """The LiteRT model of `spec` with `weights` (float32 only; LiteRT's kernels are float32); quantize="int8" or
@@ -171,4 +154,4 @@ def from_numpy(value: Any, model: Any = None) -> np.ndarray:
     return np.asarray(value)
 
 
-__all__ = ["LiteRTModel", "build", "export", "from_numpy", "state_names", "to_numpy", "weights_of"]
+__all__ = ["LiteRTModel", "build", "export", "from_numpy", "state_inputs", "to_numpy", "weights_of"]

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from seqnet import stream
 from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call
 from seqnet.spec import Spec
+from seqnet.stream import Steps
 from seqnet.weights import Weights, check_dtype
 
 # scan="auto" for a forward: the sequential form at every T; the blocked scan's forward measured 1.12-1.39x its time
@@ -114,7 +114,7 @@ class NumpyOps:
         return self.xp.where(keep, x / (1 - rate), 0)
 
 
-class CellModel:
+class CellModel(Steps):
     """A registered cell's model in NumPy: `outputs, state = model(x, state=None, lengths=None)`, shapes as for
     every seqnet model (the state one array, or a tuple of the cell's parts)."""
 
@@ -138,10 +138,6 @@ class CellModel:
 
     def __call__(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[Any, Any]:
         return self.forward(NumpyOps(self._rng), self.weights, *self.checked(x, state, lengths))
-
-    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
-        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
-        return stream.step(self, x_t, state)
 
     def checked(self, x: Any, state: Any, lengths: Any) -> tuple[Any, Any, Any]:
         """(x, state, mask (T, B, 1) of the model's dtype or None) as NumPy arrays, after seqnet's checks."""

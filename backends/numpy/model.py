@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from seqnet import stream
 from seqnet.inputs import check_call
 from seqnet.losses import loss_and_grad
 from seqnet.spec import Spec
+from seqnet.stream import Steps
 from seqnet.weights import Weights, as_weights, check_dtype, layer_names
 
 from . import bptt
@@ -35,7 +35,7 @@ def _keep(mask: np.ndarray | None, new: np.ndarray, old: np.ndarray | float) -> 
     return new if mask is None else np.where(mask, new, old)
 
 
-class NumpyRNN:
+class NumpyRNN(Steps):
     """A seqnet model in NumPy. `outputs, state = model(x, state=None, lengths=None)`.
 
     x (B, T, I) (or (T, B, I) when spec.batch_first is False) in the model's dtype; state h
@@ -82,10 +82,6 @@ class NumpyRNN:
     def __call__(self, x: Any, state: Any = None, lengths: Any = None):
         outputs, state, _ = self.forward(x, state, lengths)
         return outputs, state
-
-    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
-        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
-        return stream.step(self, x_t, state)
 
     # -- forward ---------------------------------------------------------------------------------------
     def forward(self, x: Any, state: Any = None, lengths: Any = None, keep_cache: bool = False):

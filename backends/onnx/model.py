@@ -16,17 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from seqnet import stream
 from seqnet.errors import InputError
-from seqnet.inputs import check_call
+from seqnet.inputs import checked_numpy
 from seqnet.spec import Spec
+from seqnet.stream import Steps
 from seqnet.weights import Weights
 
 from .convert import _session
 from .export import export
 
 
-class OnnxRNN:
+class OnnxRNN(Steps):
     """A seqnet model as ONNX run by onnxruntime. `model.onnx(lengths=False, initial_state=False)` is the
     ModelProto it runs; `model.weights` the canonical weights it was exported from."""
 
@@ -45,10 +45,6 @@ class OnnxRNN:
     def __repr__(self) -> str:
         return f"OnnxRNN({self.spec}, providers={self.providers or ['CPUExecutionProvider']})"
 
-    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
-        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
-        return stream.step(self, x_t, state)
-
     def onnx(self, lengths: bool = False, initial_state: bool = False) -> Any:
         return export(self.spec, self.weights, opset=self.opset, lengths=lengths, initial_state=initial_state)
 
@@ -62,16 +58,7 @@ class OnnxRNN:
         return self._sessions[key]
 
     def __call__(self, x: Any, state: Any = None, lengths: Any = None) -> tuple[np.ndarray, Any]:
-        x = _array("x", x)
-        state = (
-            None
-            if state is None
-            else (
-                tuple(_array("state", s) for s in state) if isinstance(state, (tuple, list)) else _array("state", state)
-            )
-        )
-        lengths = None if lengths is None else _array("lengths", lengths)
-        check_call(self.spec, self.dtype, x, state, lengths, lengths)
+        x, state, lengths = checked_numpy(self.spec, "onnxruntime", x, state, lengths)
         feeds: dict[str, np.ndarray] = {"x": x}
         if lengths is not None:
             feeds["lengths"] = lengths.astype(np.int64)
@@ -81,12 +68,6 @@ class OnnxRNN:
             feeds.update(zip((f"{part}0" for part in names), parts, strict=True))
         results = self._session(lengths is not None, state is not None).run(None, feeds)
         return results[0], (tuple(results[1:]) if len(names) > 1 else results[1])
-
-
-def _array(name: str, value: Any) -> np.ndarray:
-    if not isinstance(value, np.ndarray):
-        raise InputError(f"{name} must be a NumPy array for the onnxruntime backend, got {type(value).__name__}")
-    return value
 
 
 # -- the backend's functions (the same names in every backend) ---------------------------------------------

@@ -43,12 +43,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from seqnet import stream
 from seqnet.errors import BackendError, InputError
 from seqnet.generic import cell_forward, choose_scan
 from seqnet.inputs import check_call, dtype_name
 from seqnet.losses import weights_of_steps
 from seqnet.spec import Spec
+from seqnet.stream import Steps
 from seqnet.weights import Weights, layer_names, layout
 
 
@@ -270,7 +270,7 @@ def _generic(spec: Spec, ops: Any, param: Any, x: Any, state: Any, mask: Any, tr
     return cell_forward(spec, ops, param, x, state, mask, training, scan)
 
 
-class SeqnetPaddle(paddle.nn.Layer):
+class SeqnetPaddle(paddle.nn.Layer, Steps):
     """A seqnet model as a paddle Layer. `outputs, state = model(x, state=None, lengths=None)`.
 
     `model.rnn` is paddle.nn.SimpleRNN/LSTM/GRU on the fused path (`model.fused`), else `GenericRNN`;
@@ -298,10 +298,6 @@ class SeqnetPaddle(paddle.nn.Layer):
     def dtype(self) -> str:
         """The dtype the model computes in ('float32' or 'float64')."""
         return dtype_name(self.__dict__["_param"].dtype)
-
-    def step(self, x_t: Any, state: Any = None) -> tuple[Any, Any]:
-        """One time step of a stream: x_t (B, I) -> (y_t (B, D*H_out or output_size), state); see seqnet.stream."""
-        return stream.step(self, x_t, state)
 
     def forward(self, x, state=None, lengths=None):
         rnn = self._sub_layers["rnn"]
